@@ -112,6 +112,14 @@ def _describe(value: Any) -> str:
     return _KINDS.get(type(value), type(value).__name__)
 
 
+def _show(value: Any) -> str:
+    """A value as the user wrote it: strings quoted as in the other messages, JSON
+    spelling for null/true/false, arrays and objects; long ones cut short."""
+    text = repr(value) if isinstance(value, (str, int, float)) and not isinstance(
+        value, bool) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def format_path(path: Iterable[Any]) -> str:
     text = ""
     for item in path:
@@ -137,7 +145,7 @@ def _leaf_errors(error: ValidationError) -> list[ValidationError] | tuple[str, s
         if len(names) == 1:  # the discriminator (e.g. arrival.process) matches no branch
             allowed = ", ".join(str(e.validator_value) for e in consts)
             field = format_path(list(error.absolute_path) + list(names))
-            return field, f"{consts[0].instance!r} is not one of: {allowed}"
+            return field, f"{_show(consts[0].instance)} is not one of: {allowed}"
         plausible = branches
     fewest = min(len(errs) for errs in plausible.values())
     best = [errs for errs in plausible.values() if len(errs) == fewest]
@@ -191,8 +199,10 @@ def _schema_problem(path: str, number: int, error: ValidationError) -> list[Prob
         wanted = [wanted] if isinstance(wanted, str) else wanted
         message = (f"must be {' or '.join(_TYPE_WORDS.get(t, t) for t in wanted)}, "
                    f"not {_describe(instance)}")
-    elif error.validator == "pattern":  # only ids have a pattern
-        message = (f"{instance!r} is not a valid id: use letters, digits and . _ : / - only, "
+    elif error.validator == "pattern" and len(instance) > 128:  # only ids have a pattern
+        message = f"is {len(instance):,} characters long; an id has at most 128"
+    elif error.validator == "pattern":
+        message = (f"{_show(instance)} is not a valid id: use letters, digits and . _ : / - only, "
                    "starting with a letter or digit, at most 128 characters")
     elif error.validator in ("minLength", "minItems") and error.validator_value == 1:
         message = "must not be empty"
@@ -205,17 +215,17 @@ def _schema_problem(path: str, number: int, error: ValidationError) -> list[Prob
         message = f"has {len(instance):,} items; must have {words} {error.validator_value:,}"
     elif error.validator == "uniqueItems":
         repeated = next((v for i, v in enumerate(instance) if v in instance[:i]), None)
-        message = f"lists {repeated!r} more than once"
+        message = f"lists {_show(repeated)} more than once"
     elif error.validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         bound = error.validator_value
         words = {"minimum": "at least", "exclusiveMinimum": "greater than",
                  "maximum": "at most", "exclusiveMaximum": "less than"}[error.validator]
-        message = f"{error.instance!r} is out of range: must be {words} {bound}"
+        message = f"{_show(instance)} is out of range: must be {words} {bound}"
     elif error.validator == "enum":
         allowed = ", ".join(map(str, error.validator_value))
-        message = f"{error.instance!r} is not one of: {allowed}"
+        message = f"{_show(instance)} is not one of: {allowed}"
     elif error.validator == "const":
-        message = f"must be {error.validator_value!r}, not {error.instance!r}"
+        message = f"must be {_show(error.validator_value)}, not {_show(instance)}"
     return [Problem(path, number, field or "(record)", message)]
 
 

@@ -97,7 +97,7 @@ class _Checker:
             if process in ("fixed_rate", "poisson") and session.start_s is not None:
                 self.report(session.line, "start_s", f"is only allowed when arrival.process is "
                             f"trace; {process} derives start times itself")
-            if session.id not in used and self.known_ids["request"]:  # else one report
+            if session.id not in used and self.known_ids["request"]:  # none at all: one report
                 self.report(session.line, "id", f"session {session.id!r} has no requests")
 
     def check_requests(self) -> None:
@@ -231,9 +231,7 @@ class _Checker:
                     stack[-1] = (node, index + 1)
                     nxt = edges[node][index]
                     if state.get(nxt) == 1:
-                        cycle = path[path.index(nxt):] + [nxt]
-                        line = min(self.requests[n].line for n in cycle)
-                        self.report(line, "after", "dependency cycle: " + " -> ".join(cycle))
+                        self._report_cycle(path[path.index(nxt):])
                     elif nxt not in state:
                         state[nxt] = 1
                         stack.append((nxt, 0))
@@ -242,6 +240,19 @@ class _Checker:
                     state[node] = 2
                     stack.pop()
                     path.pop()
+
+    def _report_cycle(self, nodes: list[str]) -> None:
+        """Report on the first line whose ``after`` closes the cycle (a cycle cannot be
+        made of implied turn order alone), starting the cycle there."""
+        pairs = list(zip(nodes, nodes[1:] + nodes[:1]))
+        explicit = [a for a, b in pairs if b in self.requests[a].after]
+        start = min(explicit or nodes, key=lambda n: self.requests[n].line)
+        i = nodes.index(start)
+        nodes = nodes[i:] + nodes[:i]
+        implied = [f"{a} waits for {b} as its previous turn"
+                   for a, b in zip(nodes, nodes[1:] + nodes[:1]) if b not in self.requests[a].after]
+        self.report(self.requests[start].line, "after", "dependency cycle: "
+                    + " -> ".join(nodes + [start]) + "".join(f"; {x}" for x in implied))
 
     def run(self) -> Workload | None:
         self.collect()
