@@ -1,0 +1,148 @@
+"""The ``kvlab`` command. Each subcommand is argument plumbing around a library call."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EXIT_INVALID = 2  # bad input: every problem was printed, nothing was written
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .workload import check_workload
+
+    failed = False
+    summaries = []
+    for path in args.files:
+        workload, problems = check_workload(path)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems or workload is None:
+            failed = True
+            continue
+        summary = {
+            "path": str(path), "name": workload.name, "valid": True,
+            "prompts": len(workload.prompts), "sessions": len(workload.sessions),
+            "requests": len(workload.requests),
+        }
+        summaries.append(summary)
+        if not args.quiet:
+            print(f"{path}: ok ({summary['requests']} requests, {summary['sessions']} sessions, "
+                  f"{summary['prompts']} shared prompts)")
+    if failed:
+        print(f"kvlab validate: {sum(1 for _ in args.files) - len(summaries)} of "
+              f"{len(args.files)} file(s) invalid", file=sys.stderr)
+        return EXIT_INVALID
+    if args.summary:
+        from .atomic import write_atomic
+
+        write_atomic(args.summary, json.dumps(summaries[0] if len(summaries) == 1 else summaries,
+                                              indent=2) + "\n")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .config import ConfigError, load_config
+    from .generate.write import write_generated_workload
+    from .workload import WorkloadError
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    generated = [n for n, w in config["workloads"].items() if "generator" in w]
+    names = args.workload or generated
+    unknown = [n for n in names if n not in generated]
+    if unknown:
+        print(f"{args.config}: workloads: no generator named {', '.join(map(repr, unknown))}; "
+              f"generated workloads: {', '.join(generated)}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.out and len(names) != 1:
+        print("kvlab generate: --out takes exactly one --workload", file=sys.stderr)
+        return EXIT_INVALID
+    for name in names:
+        target = args.out or Path(args.out_dir) / f"{name}.jsonl"
+        try:
+            records = write_generated_workload(name, config["workloads"][name]["generator"],
+                                               config["tokenizer"], target)
+        except WorkloadError as exc:  # a generator bug, not the user's input
+            print(exc, file=sys.stderr)
+            print(f"kvlab generate: internal error: workload {name!r} failed validation",
+                  file=sys.stderr)
+            return 1
+        print(f"{target}: {records} records")
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from .atomic import write_atomic
+    from .charts import plot_workload_stats
+    from .stats import request_tokens, workload_stats
+    from .tokens import load_token_source
+    from .workload import WorkloadError, read_workload
+
+    try:
+        workload = read_workload(args.workload)
+    except WorkloadError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    tokens = load_token_source(args.tokenizer)
+    rows = request_tokens(workload, tokens, args.block_size)
+    stats = workload_stats(workload, rows, tokens.name, args.block_size)
+    text = json.dumps(stats, indent=2) + "\n"
+    if args.chart:
+        plot_workload_stats(stats, rows, args.chart)
+    if args.out:
+        write_atomic(args.out, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kvlab", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"kvlab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = sub.add_parser("validate", help="check workload files against the schema and rules",
+                              description="Report every problem as FILE:LINE: FIELD: message; "
+                              "exit 2 if any file is invalid.")
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.add_argument("--summary", type=Path, metavar="JSON",
+                          help="when all files are valid, write their summary here")
+    validate.add_argument("-q", "--quiet", action="store_true", help="print problems only")
+    validate.set_defaults(func=_cmd_validate)
+
+    generate = sub.add_parser("generate", help="generate workloads from the study configuration",
+                              description="Seeded: the same configuration gives byte-identical files.")
+    generate.add_argument("--config", default="config/config.yaml", type=Path)
+    generate.add_argument("--workload", action="append", metavar="NAME",
+                          help="a workload of the configuration (repeatable; default: all generated)")
+    generate.add_argument("--out", type=Path, help="output file (with one --workload)")
+    generate.add_argument("--out-dir", default="workloads", help="folder for NAME.jsonl (default workloads/)")
+    generate.set_defaults(func=_cmd_generate)
+
+    stats = sub.add_parser("stats", help="per-class sizes and ideal prefix reuse of a workload")
+    stats.add_argument("workload", type=Path, metavar="FILE")
+    stats.add_argument("--tokenizer", default="approx",
+                       help='"approx" or a tokenizer.json / local model directory')
+    stats.add_argument("--block-size", type=int, default=16, help="prefix-cache block size (tokens)")
+    stats.add_argument("--out", type=Path, help="write the JSON here instead of stdout")
+    stats.add_argument("--chart", type=Path, help="also draw a PNG (and SVG beside it)")
+    stats.set_defaults(func=_cmd_stats)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Workload generators: synthetic agent text and request shapes."""
