@@ -1,0 +1,22 @@
+# kv-agent-lab: what KV-cache prefix reuse buys agent workloads.
+# This file is a table of contents; logic lives in rules/ and the kv_agent_lab library.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow_report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/workloads.smk"
+include: "rules/stats.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_outputs(),

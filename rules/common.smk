@@ -1,0 +1,66 @@
+# Config validation, the workload table and every input function the rules use.
+import json
+import os
+import time
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from kv_agent_lab.atomic import write_atomic
+
+from kv_agent_lab.generate.shapes import recorded_digest, spec_digest
+
+validate(config, "../config/config.schema.yaml")
+
+WORKLOADS = sorted(config["workloads"])
+GENERATED = [name for name in WORKLOADS if "generator" in config["workloads"][name]]
+
+
+wildcard_constraints:
+    workload="|".join(WORKLOADS),
+
+
+def workload_file(wildcards):
+    """A generated workload lives in workloads/; an external one wherever config says."""
+    entry = config["workloads"][wildcards.workload]
+    return entry.get("file", f"workloads/{wildcards.workload}.jsonl")
+
+
+def generator_params(wildcards):
+    # The whole generator block is a param: changing one value reruns that workload only.
+    return config["workloads"][wildcards.workload]["generator"]
+
+
+def regeneration_trigger(wildcards):
+    """A marker file per generator block, results/generators/{workload}.{digest}.json,
+    written here at DAG-building time. It is made newer than the workload only when
+    the workload was not made from this block (its header records the block's digest),
+    and older otherwise, so Snakemake regenerates exactly the workloads whose block
+    changed. Snakemake's params trigger cannot do this on a fresh clone: it has no
+    metadata for committed files, and a missing intermediate never reruns a present
+    output. The input path is the same on every run, so the input trigger stays quiet.
+    """
+    generator = generator_params(wildcards)
+    digest = spec_digest(generator)
+    workload = Path(f"workloads/{wildcards.workload}.jsonl")
+    marker = Path(f"results/generators/{wildcards.workload}.{digest[:16]}.json")
+    if not marker.exists():
+        write_atomic(marker, json.dumps(generator, indent=2, sort_keys=True) + "\n")
+    if workload.exists():  # (a missing workload is regenerated anyway)
+        stale = recorded_digest(workload) != digest
+        workload_mtime = workload.stat().st_mtime
+        marker_mtime = marker.stat().st_mtime
+        if stale and marker_mtime <= workload_mtime:
+            newer = max(time.time(), workload_mtime + 1)
+            os.utime(marker, (newer, newer))
+        elif not stale and marker_mtime > workload_mtime:
+            os.utime(marker, (workload_mtime - 1, workload_mtime - 1))
+    return str(marker)
+
+
+def all_outputs():
+    return [
+        *expand("results/validated/{workload}.json", workload=WORKLOADS),
+        *expand("results/stats/{workload}.json", workload=WORKLOADS),
+        *expand("charts/{workload}/workload_stats.png", workload=WORKLOADS),
+    ]
