@@ -104,11 +104,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kvlab", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"kvlab {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_validate(sub: argparse._SubParsersAction) -> None:
     validate = sub.add_parser("validate", help="check workload files against the schema and rules",
                               description="Report every problem as FILE:LINE: FIELD: message; "
                               "exit 2 if any file is invalid.")
@@ -118,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("-q", "--quiet", action="store_true", help="print problems only")
     validate.set_defaults(func=_cmd_validate)
 
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
     generate = sub.add_parser("generate", help="generate workloads from the study configuration",
                               description="Seeded: the same configuration gives byte-identical files.")
     generate.add_argument("--config", default="config/config.yaml", type=Path)
@@ -127,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out-dir", default="workloads", help="folder for NAME.jsonl (default workloads/)")
     generate.set_defaults(func=_cmd_generate)
 
+
+def _add_stats(sub: argparse._SubParsersAction) -> None:
     stats = sub.add_parser("stats", help="per-class sizes and ideal prefix reuse of a workload")
     stats.add_argument("workload", type=Path, metavar="FILE")
     stats.add_argument("--tokenizer", default="approx",
@@ -135,6 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--out", type=Path, help="write the JSON here instead of stdout")
     stats.add_argument("--chart", type=Path, help="also draw a PNG (and SVG beside it)")
     stats.set_defaults(func=_cmd_stats)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kvlab", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"kvlab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # One _add_* per subcommand; handlers import their library module lazily so that
+    # `kvlab validate` does not pay for matplotlib or requests.
+    for add in (_add_validate, _add_generate, _add_stats):
+        add(sub)
     return parser
 
 
