@@ -122,24 +122,32 @@ def _system_parts(b: WorkloadBuilder, rng: random.Random, count: CountTokens,
     return parts
 
 
+def _conversation(b: WorkloadBuilder, rng: random.Random, count: CountTokens, session: str,
+                  system: list[dict[str, str]], cls: str, follow_up_on: str) -> None:
+    """One thread of turns with scripted replies and think time between turns.
+    Follow-ups refer back to the previous message (a chat) or to the first one (a
+    session that keeps working on one topic)."""
+    spec = b.spec
+    topic = None
+    for turn in range(1, _draw_int(rng, spec["turns"]) + 1):
+        user = text.user_message(rng, spec["persona"], _draw_int(rng, spec["user_message_tokens"]),
+                                 count, turn=turn, previous_topic=topic)
+        topic = user if follow_up_on == "previous" else (topic or user)
+        reply_tokens = _draw_int(rng, spec["reply_tokens"])
+        b.request(id=f"{session}.t{turn:02d}", session=session, turn=turn, cls=cls,
+                  system=system if turn == 1 else None, user=[{"text": user}],
+                  reply=text.assistant_reply(rng, spec["persona"], reply_tokens, count, user),
+                  think_time_s=_draw_float(rng, spec["think_time_s"]) if turn > 1 else None,
+                  max_tokens=reply_tokens)
+
+
 def _shared_prompt_chat(b: WorkloadBuilder, rng: random.Random, count: CountTokens) -> None:
     spec = b.spec
     variants = [_system_parts(b, rng, count, v) for v in range(spec["system_prompt_variants"])]
     for index in range(spec["sessions"]):
         session = b.session(f"chat{index:04d}")
         system = variants[rng.randrange(len(variants))]
-        topic = None
-        for turn in range(1, _draw_int(rng, spec["turns"]) + 1):
-            user = text.user_message(rng, spec["persona"], _draw_int(rng, spec["user_message_tokens"]),
-                                     count, turn=turn, previous_topic=topic)
-            topic = user
-            reply_tokens = _draw_int(rng, spec["reply_tokens"])
-            b.request(id=f"{session}.t{turn:02d}", session=session, turn=turn,
-                      cls="shared_prompt_chat", system=system if turn == 1 else None,
-                      user=[{"text": user}],
-                      reply=text.assistant_reply(rng, spec["persona"], reply_tokens, count, user),
-                      think_time_s=_draw_float(rng, spec["think_time_s"]) if turn > 1 else None,
-                      max_tokens=reply_tokens)
+        _conversation(b, rng, count, session, system, "shared_prompt_chat", follow_up_on="previous")
 
 
 def _planner_system(b: WorkloadBuilder, rng: random.Random, count: CountTokens) -> list[dict[str, str]]:
@@ -203,18 +211,7 @@ def _multi_turn(b: WorkloadBuilder, rng: random.Random, count: CountTokens) -> N
     system = _system_parts(b, rng, count)
     for index in range(spec["sessions"]):
         session = b.session(f"sess{index:04d}")
-        topic = None
-        for turn in range(1, _draw_int(rng, spec["turns"]) + 1):
-            user = text.user_message(rng, spec["persona"], _draw_int(rng, spec["user_message_tokens"]),
-                                     count, turn=turn, previous_topic=topic)
-            topic = topic or user
-            reply_tokens = _draw_int(rng, spec["reply_tokens"])
-            b.request(id=f"{session}.t{turn:02d}", session=session, turn=turn,
-                      cls="session_continuity", system=system if turn == 1 else None,
-                      user=[{"text": user}],
-                      reply=text.assistant_reply(rng, spec["persona"], reply_tokens, count, user),
-                      think_time_s=_draw_float(rng, spec["think_time_s"]) if turn > 1 else None,
-                      max_tokens=reply_tokens)
+        _conversation(b, rng, count, session, system, "session_continuity", follow_up_on="first")
 
 
 SHAPES = {
