@@ -1,0 +1,1 @@
+"""Synthetic estimators that account for the KV cache exactly as vLLM does."""
