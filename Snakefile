@@ -14,9 +14,16 @@ report: "workflow_report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/workloads.smk"
 include: "rules/stats.smk"
+include: "rules/live.smk"
 
 
 rule all:
     default_target: True
     input:
         all_outputs(),
+
+
+# Not part of `all`: it needs a vLLM server (`make backend` builds the local CPU one).
+rule live:
+    input:
+        live_outputs(),

@@ -13,6 +13,14 @@ from kv_agent_lab.generate.shapes import recorded_digest, spec_digest
 validate(config, "../config/config.schema.yaml")
 
 WORKLOADS = sorted(config["workloads"])
+LIVE = config["live"]
+LIVE_WORKLOADS = sorted(LIVE.get("workloads") or WORKLOADS)
+# vLLM refuses --kv-offloading-size on its CPU backend; the mode runs live on GPU hosts only.
+LIVE_MODES = [
+    mode
+    for mode in LIVE["modes"]
+    if not (mode == "cpu_offload" and LIVE["server"]["backend"] == "cpu")
+]
 GENERATED = [name for name in WORKLOADS if "generator" in config["workloads"][name]]
 
 
@@ -56,6 +64,20 @@ def regeneration_trigger(wildcards):
         elif not stale and marker_mtime > workload_mtime:
             os.utime(marker, (workload_mtime - 1, workload_mtime - 1))
     return str(marker)
+
+
+def live_settings(wildcards):
+    # The whole live block is a param: a changed server or client setting reruns the runs.
+    return config["live"]
+
+
+def live_outputs():
+    return expand(
+        "results/live/{target}/{workload}/{mode}/report.json",
+        target=LIVE["target"],
+        workload=LIVE_WORKLOADS,
+        mode=LIVE_MODES,
+    )
 
 
 def all_outputs():
