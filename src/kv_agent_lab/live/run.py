@@ -282,6 +282,10 @@ def _run(workload: Workload, options: LiveOptions, client: LiveClient, store: Re
                            "invocation": invocation},
     }
     write_report(report, Path(options.out_dir) / REPORT_FILE)
+    if any(r["status"] == "ok" and r.get("cached_tokens") is None for r in records):
+        # Without the flag every hit rate would read 0 and look like a finding.
+        log("kvlab live: warning: the server reported no usage.prompt_tokens_details."
+            "cached_tokens; start it with --enable-prompt-tokens-details (kvlab serve always does)")
     overall = report["summary"]["overall"]
     log(f"kvlab live: {overall['ok']} ok, {overall['errors']} errors; "
         f"report {Path(options.out_dir) / REPORT_FILE}")
