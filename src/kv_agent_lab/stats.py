@@ -103,10 +103,10 @@ def request_tokens(workload: Workload, tokens: TokenSource, block_size: int) -> 
             hit_blocks += 1
         cached_blocks.update(hashes)
         if workload.sessions[request.session].history == "generated":
-            reply = renderer.reply_text(request)
-            full = tokens.encode_chat(messages + [{"role": "assistant", "content": reply}],
-                                      add_generation_prompt=False)
-            cached_blocks.update(block_hashes(full[:-1], block_size))
+            # The server holds KV for the prompt and every output token but the last
+            # (vLLM computes no KV for the final sampled token).
+            reply = tokens.encode(renderer.reply_text(request))
+            cached_blocks.update(block_hashes(prompt + reply[:-1], block_size))
         out.append(RequestTokens(request.id, request.cls, len(prompt),
                                  prefixes.longest_shared(prompt), hit_blocks * block_size))
     return out
