@@ -14,6 +14,7 @@ report: "workflow_report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/workloads.smk"
 include: "rules/stats.smk"
+include: "rules/estimate.smk"
 include: "rules/live.smk"
 
 

@@ -1,6 +1,7 @@
 # Config validation, the workload table and every input function the rules use.
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -22,6 +23,18 @@ LIVE_MODES = [
     if not (mode == "cpu_offload" and LIVE["server"]["backend"] == "cpu")
 ]
 GENERATED = [name for name in WORKLOADS if "generator" in config["workloads"][name]]
+ESTIMATE = config["estimate"]
+ESTIMATE_WORKLOADS = sorted(ESTIMATE.get("workloads") or WORKLOADS)
+ESTIMATE_TARGETS = [(t["model"], t["gpu"]) for t in ESTIMATE["targets"]]
+ESTIMATE_MODELS = "|".join(sorted({re.escape(m) for m, _ in ESTIMATE_TARGETS}))
+ESTIMATE_GPUS = "|".join(sorted({re.escape(g) for _, g in ESTIMATE_TARGETS}))
+# What every estimate depends on; the selection (targets, modes, workloads) is left out, so
+# adding a target or a mode does not rerun the others.
+ESTIMATE_SETTINGS = {
+    key: value
+    for key, value in ESTIMATE.items()
+    if key not in ("targets", "modes", "workloads")
+}
 
 
 wildcard_constraints:
@@ -80,9 +93,19 @@ def live_outputs():
     )
 
 
+def estimate_outputs():
+    return [
+        f"results/estimates/{model}@{gpu}/{workload}/{mode}.json"
+        for model, gpu in ESTIMATE_TARGETS
+        for workload in ESTIMATE_WORKLOADS
+        for mode in ESTIMATE["modes"]
+    ]
+
+
 def all_outputs():
     return [
         *expand("results/validated/{workload}.json", workload=WORKLOADS),
         *expand("results/stats/{workload}.json", workload=WORKLOADS),
         *expand("charts/{workload}/workload_stats.png", workload=WORKLOADS),
+        *estimate_outputs(),
     ]

@@ -19,6 +19,15 @@ PIPELINE = ["Snakefile", "rules", "workflow_scripts", "config", "profiles", "env
 WORKLOADS = sorted(yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["workloads"])
 
 
+def estimate_jobs(*workloads: str) -> set[tuple[str, str]]:
+    """The estimate jobs of ``workloads``: one per target and mode of config.yaml."""
+    from kv_agent_lab.config import load_config
+
+    estimate = load_config(ROOT / "config" / "config.yaml")["estimate"]
+    return {("estimate_workload", f"{w} {t['model']}@{t['gpu']} {mode}")
+            for w in workloads for t in estimate["targets"] for mode in estimate["modes"]}
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args],
                             cwd=workdir, capture_output=True, text=True, timeout=900)
@@ -28,7 +37,8 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 
 def planned_jobs(workdir: Path, *args: str) -> set[tuple[str, str]]:
-    """(rule, workload) of every job a dry run of ``all`` would run."""
+    """(rule, workload) of every job a dry run of ``all`` would run; for an estimate,
+    (rule, "workload model@gpu mode")."""
     out = snakemake(workdir, "-n", "all", *args)
     text = out.stdout + out.stderr
     jobs, rule = set(), None
@@ -39,9 +49,13 @@ def planned_jobs(workdir: Path, *args: str) -> set[tuple[str, str]]:
             if rule == "all":
                 jobs.add(("all", ""))
             continue
-        match = re.match(r"^\s+wildcards: workload=([^,\s]+)", line)
+        match = re.match(r"^\s+wildcards: (.*)$", line)
         if match and rule:
-            jobs.add((rule, match.group(1)))
+            w = dict(item.split("=", 1) for item in match.group(1).split(", "))
+            key = w["workload"]
+            if "mode" in w:
+                key = f"{key} {w['model']}@{w['gpu']} {w['mode']}"
+            jobs.add((rule, key))
     return jobs
 
 
@@ -58,7 +72,9 @@ def built(tmp_path_factory) -> Path:
     first = planned_jobs(workdir)
     # A fresh clone has the committed workloads: it validates and describes them but
     # does not regenerate them.
-    assert {rule for rule, _ in first} == {"validate_workload", "workload_stats", "all"}
+    assert {rule for rule, _ in first} == {"validate_workload", "workload_stats",
+                                           "estimate_workload", "all"}
+    assert {j for j in first if j[0] == "estimate_workload"} == estimate_jobs(*WORKLOADS)
     assert {w for r, w in first if r == "workload_stats"} == set(WORKLOADS)
     snakemake(workdir, "all")
     return workdir
@@ -89,7 +105,8 @@ def test_editing_one_workload_reruns_only_its_jobs(built: Path):
         lines[index] = re.sub(r'"max_tokens": \d+', '"max_tokens": 77', lines[index])
         path.write_text("".join(lines))
         assert planned_jobs(built) == {("validate_workload", "planner"),
-                                       ("workload_stats", "planner"), ("all", "")}
+                                       ("workload_stats", "planner"), ("all", ""),
+                                       *estimate_jobs("planner")}
     finally:
         path.write_text(original)
         snakemake(built, "all")
@@ -102,7 +119,8 @@ def test_changing_one_generator_parameter_regenerates_only_that_workload(built: 
     edited.write_text(yaml.safe_dump(config, sort_keys=False))
     jobs = planned_jobs(built, "--configfile", str(edited))
     assert jobs == {("generate_workload", "multi_turn"), ("validate_workload", "multi_turn"),
-                    ("workload_stats", "multi_turn"), ("all", "")}
+                    ("workload_stats", "multi_turn"), ("all", ""),
+                    *estimate_jobs("multi_turn")}
     snakemake(built, "all", "--configfile", str(edited))
     regenerated = (built / "workloads" / "multi_turn.jsonl").read_text()
     assert regenerated.count('"record": "session"') == 5

