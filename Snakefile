@@ -15,6 +15,7 @@ include: "rules/common.smk"
 include: "rules/workloads.smk"
 include: "rules/stats.smk"
 include: "rules/estimate.smk"
+include: "rules/whatif.smk"
 include: "rules/live.smk"
 
 

@@ -41,10 +41,13 @@ wildcard_constraints:
     workload="|".join(WORKLOADS),
 
 
-def workload_file(wildcards):
+def workload_path(name):
     """A generated workload lives in workloads/; an external one wherever config says."""
-    entry = config["workloads"][wildcards.workload]
-    return entry.get("file", f"workloads/{wildcards.workload}.jsonl")
+    return config["workloads"][name].get("file", f"workloads/{name}.jsonl")
+
+
+def workload_file(wildcards):
+    return workload_path(wildcards.workload)
 
 
 def generator_params(wildcards):
@@ -102,10 +105,27 @@ def estimate_outputs():
     ]
 
 
+WHATIF = config["whatif"]
+WHATIF_SOURCES = [*WORKLOADS, *sorted(WHATIF["traces"])]
+
+
+def whatif_input(wildcards):
+    """A workload's file, or a trace named in config["whatif"]["traces"]."""
+    if wildcards.source in config["workloads"]:
+        return workload_path(wildcards.source)
+    return WHATIF["traces"][wildcards.source]
+
+
+def whatif_settings(wildcards):
+    # Without the trace list: adding a trace does not rerun the other sweeps.
+    return {key: value for key, value in WHATIF.items() if key != "traces"}
+
+
 def all_outputs():
     return [
         *expand("results/validated/{workload}.json", workload=WORKLOADS),
         *expand("results/stats/{workload}.json", workload=WORKLOADS),
         *expand("charts/{workload}/workload_stats.png", workload=WORKLOADS),
         *estimate_outputs(),
+        *expand("results/whatif/{source}/capacity_sweep.json", source=WHATIF_SOURCES),
     ]

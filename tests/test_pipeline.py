@@ -4,6 +4,7 @@ copy of the repository's pipeline files."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -20,12 +21,14 @@ WORKLOADS = sorted(yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
 
 def estimate_jobs(*workloads: str) -> set[tuple[str, str]]:
-    """The estimate jobs of ``workloads``: one per target and mode of config.yaml."""
+    """The estimate and what-if jobs of ``workloads``: one estimate per target and mode of
+    config.yaml, and one capacity sweep."""
     from kv_agent_lab.config import load_config
 
     estimate = load_config(ROOT / "config" / "config.yaml")["estimate"]
     return {("estimate_workload", f"{w} {t['model']}@{t['gpu']} {mode}")
-            for w in workloads for t in estimate["targets"] for mode in estimate["modes"]}
+            for w in workloads for t in estimate["targets"] for mode in estimate["modes"]} | {
+        ("capacity_sweep", w) for w in workloads}
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -52,7 +55,7 @@ def planned_jobs(workdir: Path, *args: str) -> set[tuple[str, str]]:
         match = re.match(r"^\s+wildcards: (.*)$", line)
         if match and rule:
             w = dict(item.split("=", 1) for item in match.group(1).split(", "))
-            key = w["workload"]
+            key = w.get("workload") or w["source"]
             if "mode" in w:
                 key = f"{key} {w['model']}@{w['gpu']} {w['mode']}"
             jobs.add((rule, key))
@@ -73,8 +76,9 @@ def built(tmp_path_factory) -> Path:
     # A fresh clone has the committed workloads: it validates and describes them but
     # does not regenerate them.
     assert {rule for rule, _ in first} == {"validate_workload", "workload_stats",
-                                           "estimate_workload", "all"}
-    assert {j for j in first if j[0] == "estimate_workload"} == estimate_jobs(*WORKLOADS)
+                                           "estimate_workload", "capacity_sweep", "all"}
+    assert {j for j in first if j[0] in ("estimate_workload", "capacity_sweep")} == \
+        estimate_jobs(*WORKLOADS)
     assert {w for r, w in first if r == "workload_stats"} == set(WORKLOADS)
     snakemake(workdir, "all")
     return workdir
@@ -87,6 +91,10 @@ def test_all_builds_every_output(built: Path):
         assert stats["workload"] == name and stats["overall"]["requests"] > 0
         assert (built / "charts" / name / "workload_stats.png").stat().st_size > 10_000
         assert (built / "charts" / name / "workload_stats.svg").exists()
+        sweep = json.loads((built / "results" / "whatif" / name / "capacity_sweep.json").read_text())
+        lru = next(p for p in sweep["policies"] if p["name"] == "lru")
+        assert lru["points"][-1]["hit_rate"] == sweep["ideal"]["hit_rate"]
+        assert all(point["mean_ttft_s"] > 0 for point in lru["points"])
 
 
 def test_second_dry_run_has_nothing_to_do(built: Path):

@@ -455,3 +455,21 @@ def test_sweep_command_compares_policies_on_a_text_workload(tmp_path, capsys):
     assert doc["policies"][0]["points"][-1]["hit_rate"] == doc["ideal"]["hit_rate"]
     loaded = load_trace(ROOT / "workloads" / "planner.jsonl", block_size=16)
     assert doc["working_set"]["requests"] == len(loaded.requests)
+
+
+def test_sweep_with_a_serving_model_reports_mean_ttft_for_lru(tmp_path):
+    """More KV capacity means more hits and fewer prefill tokens: on the agent fan-out
+    workload the simulated mean TTFT at the largest capacity is below the smallest's."""
+    from kv_agent_lab.estimate.sweep import run_sweep, serving_ttft
+    from kv_agent_lab.estimate.trace import load_trace
+
+    root = Path(__file__).resolve().parents[1]
+    trace = load_trace(root / "workloads" / "agent_fanout.jsonl", "workload", 16, "approx")
+    doc = run_sweep(trace, ("lru", "shared"), points=4,
+                    ttft=serving_ttft("Qwen2.5-3B-Instruct", "L40S"))
+    lru, shared = doc["policies"]
+    ttfts = [p["mean_ttft_s"] for p in lru["points"]]
+    assert all(t is not None and t > 0 for t in ttfts)
+    assert ttfts[-1] < ttfts[0]
+    assert all(p["mean_ttft_s"] is None for p in shared["points"])  # not served: not claimed
+    assert doc["ttft"]["provided"] is True

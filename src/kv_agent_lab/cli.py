@@ -267,6 +267,9 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("--out", type=Path, metavar="JSON",
                        help="write the sweep here (and print a table) instead of stdout")
     sweep.add_argument("--points", type=int, default=16, help="capacities (default 16)")
+    sweep.add_argument("--model", help="with --gpu: also the mean TTFT at each capacity, from the "
+                       "serving simulator with roofline step times (e.g. Qwen2.5-3B-Instruct)")
+    sweep.add_argument("--gpu", help="with --model: the GPU (e.g. H100)")
     sweep.add_argument("--min-fraction", type=float, default=0.01,
                        help="smallest capacity, as a share of the working set (default 0.01)")
     sweep.add_argument("--max-fraction", type=float, default=2.0,

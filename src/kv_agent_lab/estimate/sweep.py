@@ -51,6 +51,34 @@ def mean_ttft(trace: BlockTrace, num_gpu_blocks: int, policy: PolicySpec) -> flo
     return None
 
 
+def serving_ttft(model: str, gpu: str, max_num_seqs: int = 256,
+                 max_num_batched_tokens: int = 8192) -> TtftModel:
+    """A ``mean_ttft`` for ``run_sweep``: serve the trace (its arrival times kept) on the
+    serving simulator with roofline step times for ``model`` on ``gpu``, at the point's
+    capacity. Only vLLM's own eviction (LRU) is served: the simulator's block pool is the
+    vLLM-exact one, so other policies get None rather than a number they did not earn."""
+    from ..specs import load_gpu, load_model
+    from .roofline import RooflineModel
+    from .serving import ServingConfig, simulate
+
+    roofline = RooflineModel(load_model(model), load_gpu(gpu))
+    prepared: dict[int, list] = {}
+
+    def ttft(trace: BlockTrace, num_gpu_blocks: int, policy: PolicySpec) -> float | None:
+        if policy.name != "lru":
+            return None
+        requests = prepared.setdefault(id(trace), trace.serving_requests())
+        config = ServingConfig(num_blocks=num_gpu_blocks, block_size=trace.block_size,
+                               max_num_seqs=max_num_seqs,
+                               max_num_batched_tokens=max_num_batched_tokens)
+        records = simulate(requests, config, roofline.step_time_from_sums).records()
+        values = [r["ttft_s"] for r in records if r.get("ttft_s") is not None]
+        return sum(values) / len(values) if values else None
+
+    ttft.__qualname__ = f"serving_ttft({model}@{gpu})"
+    return ttft
+
+
 def working_set(trace: BlockTrace) -> dict[str, int]:
     """Sizes the sweep is scaled by. ``blocks``: distinct ids of full blocks that get KV (full
     prompt blocks and known output blocks). ``unshareable_blocks``: full blocks of output
@@ -177,8 +205,8 @@ def run_sweep(trace: BlockTrace, policies: Iterable[PolicySpec | str] = ("lru",)
         "ttft": {"hook": f"{getattr(ttft, '__module__', '?')}."
                          f"{getattr(ttft, '__qualname__', ttft)}",
                  "provided": any(p["mean_ttft_s"] is not None for r in runs for p in r["points"]),
-                 "note": "mean_ttft_s is null until the serving simulator provides it through "
-                         "the hook (kv_agent_lab.estimate.sweep.mean_ttft)"},
+                 "note": "mean_ttft_s comes from the serving simulator (kvlab sweep --model --gpu), "
+                         "for vLLM's LRU only; null otherwise"},
         "policies": runs,
         "comparison": comparison,
     }
@@ -195,19 +223,23 @@ def file_sha256(path: str | Path) -> str:
 def table(doc: dict[str, Any]) -> str:
     """The sweep as a text table: capacity, then each policy's hit rate."""
     runs = doc["policies"]
-    head = ["capacity_blocks", "tokens", "x_ws"] + [r["label"] for r in runs]
+    timed = [r for r in runs if any(p["mean_ttft_s"] is not None for p in r["points"])]
+    head = (["capacity_blocks", "tokens", "x_ws"] + [r["label"] for r in runs]
+            + [f"{r['label']} mean TTFT s" for r in timed])
     rows = [head]
     for i, point in enumerate(runs[0]["points"]):
         rows.append([str(point["capacity_blocks"]), f"{point['capacity_tokens']:,}",
                      f"{point['capacity_fraction']:.3f}"]
-                    + [f"{r['points'][i]['hit_rate']:.4f}" for r in runs])
-    rows.append(["ideal", "", ""] + [f"{doc['ideal']['hit_rate']:.4f}"] * len(runs))
+                    + [f"{r['points'][i]['hit_rate']:.4f}" for r in runs]
+                    + [f"{r['points'][i]['mean_ttft_s']:.3f}" for r in timed])
+    rows.append(["ideal", "", ""] + [f"{doc['ideal']['hit_rate']:.4f}"] * len(runs)
+                + [""] * len(timed))
     widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows)
 
 
 __all__ = ["COMPARE", "POLICIES", "SCHEMA_VERSION", "capacity_points", "ideal", "mean_ttft",
-           "run_sweep", "sweep_policy", "table", "working_set"]
+           "run_sweep", "serving_ttft", "sweep_policy", "table", "working_set"]
 
 
 def cmd_sweep(args: Any) -> int:
@@ -231,8 +263,9 @@ def cmd_sweep(args: Any) -> int:
         if fmt == "workload":
             info["tokenizer"] = trace.source.get("tokenizer", args.tokenizer)
         quiet = args.quiet or not args.out
+        ttft = serving_ttft(args.model, args.gpu) if args.model and args.gpu else None
         doc = run_sweep(trace, specs, args.points, args.min_fraction, args.max_fraction,
-                        input_info=info,
+                        ttft=ttft, input_info=info,
                         progress=None if quiet else lambda m: print(m, file=sys.stderr))
     except WorkloadError as exc:
         print_problems(exc.problems)
