@@ -29,108 +29,32 @@ hit at each admission that looked the cache up, re-admissions after preemption a
 and the CPU hit (``connector_prefix_cache_stats``); ``cached_tokens`` of a request is its GPU +
 CPU hit at its first admission (``prefill_stats``).
 
-Speed. Running order is admission order, so the requests that are decoding form a prefix of it
-(a request admitted after a prefilling one implies that one finished its prefill in that step).
-That prefix is kept as a group that advances one token a step without a per-request loop: the
-step-time sums are kept incrementally, each member's next block allocation and its finish sit in
-heaps keyed by step, and its computed-token count is ``c0 + (G - g0)``. A member is written back
-(``_materialize``) when it finishes, is preempted, or when a step needs the exact per-request
-loop (a decode cannot get its block: preemption). The blocks members fill are hashed from a third
-heap, in vLLM's order, before any lookup or free can see them. Runs of decode-only steps with
-nothing to admit are advanced at once (``_stretch``), their times from a few step-time
-evaluations (exact when the step time is convex piecewise linear in the decode context, as the
-roofline's max of two affine terms is).
+Modules: ``serving_records`` (requests, configuration, per-request state, result),
+``serving_decode`` (the decoding group and runs of decode-only steps), ``serving_usage``
+(KV-usage samples and the run summary); this one holds the scheduler step and ``simulate``.
+
+Speed: the requests that are decoding advance as one group, without a per-request loop, and
+runs of decode-only steps with nothing to admit are advanced at once (``serving_decode``).
 """
 
 from __future__ import annotations
 
 import heapq
-import math
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .offload import OffloadConnector
-from .prefix_cache import PrefixCacheManager, PrefixCacheStats, SimRequest
+from .prefix_cache import PrefixCacheManager
+from .serving_decode import DecodeGroup, _decode_run
+from .serving_records import INF, ServingConfig, ServingRequest, ServingResult, StepTime, _Req
+from .serving_usage import UsageReport
 
-StepTime = Callable[[int, int, int, int, int, int, int], float]
-INF = float("inf")
-
-
-@dataclass(slots=True)
-class ServingRequest:
-    """One request as the simulator takes it: the adapter that text workloads and block traces
-    are turned into. ``block_hashes``: chained hashes/ids of the full blocks of the prompt, then
-    of the output where its tokens are known (missing ones match nothing). Arrival: with no
-    ``after``, ``arrival_s + think_time_s``; else ``think_time_s`` after the last request named
-    in ``after`` (indices into the same list) finished."""
-
-    id: str
-    prompt_tokens: int
-    output_tokens: int
-    block_hashes: Sequence[Hashable]
-    arrival_s: float = 0.0
-    after: tuple[int, ...] = ()
-    think_time_s: float = 0.0
-    info: dict[str, Any] = field(default_factory=dict)  # session, class, turn ... for reports
+__all__ = ["INF", "ServingConfig", "ServingRequest", "ServingResult", "ServingSimulator",
+           "StepTime", "simulate", "_Req", "_decode_run"]
 
 
-@dataclass(frozen=True)
-class ServingConfig:
-    num_blocks: int                     # vLLM num_gpu_blocks (block 0 is the null block)
-    block_size: int = 16
-    enable_caching: bool = True         # False: baseline
-    max_num_seqs: int = 256
-    max_num_batched_tokens: int = 8192
-    cpu_chunks: int | None = None       # cpu_offload: CPU tier size in blocks; None: no tier
-    offload_prompt_only: bool = True    # vLLM's default (kv_offload/base.py)
-    sample_interval_s: float = 1.0      # KV-usage samples at most this often
-
-
-class _Req(SimRequest):
-    __slots__ = ("idx", "spec", "pending", "ready_s", "arrival_s", "sched_s", "first_s",
-                 "finish_s", "cached", "loaded", "computed", "load_done_s", "load_keys",
-                 "next_store", "seen", "dependents", "seq", "g0", "c0", "epoch")
-
-    def __init__(self, spec: ServingRequest, idx: int, block_size: int):
-        super().__init__(spec.prompt_tokens, spec.output_tokens, spec.block_hashes, block_size,
-                         spec.id)
-        self.idx, self.spec, self.pending, self.ready_s = idx, spec, len(spec.after), 0.0
-        self.arrival_s = self.sched_s = self.first_s = self.finish_s = None
-        self.cached = self.loaded = self.computed = self.next_store = 0
-        self.load_done_s, self.load_keys = None, ()
-        self.seen: set[int] = set()
-        self.dependents: list[_Req] = []
-        self.seq = self.g0 = self.c0 = self.epoch = 0
-
-
-@dataclass
-class ServingResult:
-    requests: list[_Req]                # input order, served
-    counters: dict[str, Any]
-    kv: dict[str, Any]                  # capacity, peak and time-weighted usage, duration
-    samples: list[dict[str, Any]]       # KV usage, running and waiting over time
-
-    def records(self) -> list[dict[str, Any]]:
-        """Per request, input order: tokens and times (seconds from the run's start; queue:
-        arrival to first scheduled step; TTFT: arrival to the end of the step that sampled
-        the first token). ``computed_tokens``: tokens prefilled, recomputations included."""
-        out = []
-        for r in self.requests:
-            a, o = r.arrival_s, r.num_output_tokens
-            ttft, e2e = r.first_s - a, r.finish_s - a
-            out.append({
-                "id": r.request_id, "prompt_tokens": r.num_prompt_tokens,
-                "completion_tokens": o, "cached_tokens": r.cached,
-                "loaded_from_cpu_tokens": r.loaded, "computed_tokens": r.computed,
-                "send_time_s": a, "queue_time_s": r.sched_s - a, "ttft_s": ttft,
-                "tpot_s": (e2e - ttft) / (o - 1) if o > 1 else None, "e2e_s": e2e,
-                "preemptions": r.num_preemptions})
-        return out
-
-
-class ServingSimulator:
+class ServingSimulator(DecodeGroup, UsageReport):
     """``step_time(num_prefill_tokens, sum_n_c, sum_n_sq, num_logit_seqs, num_decode,
     sum_decode_context, sum_prefill_context)``: a step's seconds; ``load_time(tokens)``: moving
     that many tokens of KV between CPU and GPU (loads and stores)."""
@@ -204,75 +128,6 @@ class ServingSimulator:
                     self.quiet = False
                     return
         self._step(t)
-
-    # --- the decoding group --------------------------------------------------------------------
-
-    def _join(self, r: _Req) -> None:
-        """Add a request whose next step is a decode to the group (at the end of the order)."""
-        bs, G = self.bs, self.G
-        c = r.num_computed_tokens
-        r.g0, r.c0 = G, c
-        self.dec[r] = None
-        self.s_dec += c
-        heapq.heappush(self.alloc_heap, (G + len(r.blocks) * bs - c, r.seq, r.epoch, r))
-        out = r.num_tokens - r.num_prompt_tokens
-        heapq.heappush(self.fin_heap, (G + r.num_output_tokens - 1 - out, r.seq, r.epoch, r))
-        if self.caching:                    # the step that fills its next block hashes it
-            heapq.heappush(self.hash_heap,
-                           (G + (r.num_cached_blocks + 1) * bs - 1 - c, r.seq, r.epoch, r))
-
-    def _flush_hashes(self, tick: int) -> None:
-        """Hash the blocks members filled up to step ``tick``, in vLLM's order (step, then
-        running order): before anything can look them up or free them."""
-        heap, pool, bs = self.hash_heap, self.pool, self.bs
-        while heap and heap[0][0] <= tick:
-            when, seq, epoch, r = heapq.heappop(heap)
-            if epoch == r.epoch:
-                j = r.num_cached_blocks
-                pool.cache_full_blocks(r.blocks, r.block_hashes, j, j + 1)
-                r.num_cached_blocks = j + 1
-                heapq.heappush(heap, (when + bs, seq, epoch, r))
-
-    def _materialize(self, r: _Req) -> None:
-        """Write a member's state back and take it out of the group."""
-        c = r.c0 + self.G - r.g0
-        r.num_computed_tokens, r.num_tokens = c, c + 1
-        if self.caching and c // self.bs > r.num_cached_blocks:
-            self.pool.cache_full_blocks(r.blocks, r.block_hashes, r.num_cached_blocks,
-                                        c // self.bs)
-            r.num_cached_blocks = c // self.bs
-        del self.dec[r]
-        self.s_dec -= c
-        r.epoch += 1                        # its heap entries are stale now
-
-    def _allocs_due(self, tick: int) -> list[_Req]:
-        """Members that need a new block at step ``tick`` (popped; in running order)."""
-        heap, due = self.alloc_heap, []
-        while heap and heap[0][0] <= tick:
-            _, _, epoch, r = heapq.heappop(heap)
-            if epoch == r.epoch:
-                due.append(r)
-        return due
-
-    def _give_blocks(self, due: list[_Req], tick: int) -> None:
-        ids = self.pool.get_new_blocks(len(due))
-        bs, heap = self.bs, self.alloc_heap
-        for r, b in zip(due, ids):
-            r.blocks.append(b)
-            heapq.heappush(heap, (tick + bs, r.seq, r.epoch, r))
-
-    def _finishing(self, tick: int) -> list[_Req]:
-        heap, out = self.fin_heap, []
-        while heap and heap[0][0] <= tick:
-            _, _, epoch, r = heapq.heappop(heap)
-            if epoch == r.epoch:
-                out.append(r)
-        return out
-
-    @staticmethod
-    def _decoding(r: _Req) -> bool:
-        return (r.num_tokens - r.num_computed_tokens == 1
-                and r.num_tokens > r.num_prompt_tokens and r.finish_s is None)
 
     # --- one step --------------------------------------------------------------------------------
 
@@ -504,7 +359,7 @@ class ServingSimulator:
             r.num_computed_tokens -= 1
         self.conn.finish_load(r)
 
-    # --- finishing, runs of decode steps, bookkeeping --------------------------------------------
+    # --- finishing -------------------------------------------------------------------------------
 
     def _finish_all(self, finished: list[_Req], t: float) -> None:
         conn, arrivals, dec = self.conn, self.arrivals, self.dec
@@ -527,138 +382,6 @@ class ServingSimulator:
                 d.ready_s = max(d.ready_s, t)
                 if d.pending == 0:
                     heapq.heappush(arrivals, (d.ready_s + d.spec.think_time_s, d.idx, d))
-
-    def _stretch(self, t: float, limit: float) -> bool:
-        """Advance k >= 2 decode-only steps at once; False (nothing done) when not possible."""
-        G, n = self.G, len(self.dec)
-        if n > self.cfg.max_num_batched_tokens:
-            return False
-        fin = self.fin_heap
-        while fin and fin[0][2] != fin[0][3].epoch:
-            heapq.heappop(fin)
-        k_cap = fin[0][0] - G + 1 if fin else 1 << 62
-        if k_cap < 2:
-            return False
-        k, dt = _decode_run(self.step_time, n, self.s_dec, k_cap, limit - t)
-        if k < 2:
-            return False
-        used0 = self.pool.num_blocks - 1 - self.pool.num_free
-        heap, free = self.alloc_heap, self.pool.num_free
-        while heap and heap[0][0] < G + k:           # the blocks the decodes fill, step by step
-            tick = heap[0][0]
-            due = self._allocs_due(tick)
-            if len(due) > free:
-                for r in due:
-                    heapq.heappush(heap, (tick, r.seq, r.epoch, r))
-                k = tick - G
-                if k < 2:                   # step G's blocks (if k == 1) are handed out
-                    if k:
-                        self._step(t)
-                    return bool(k)
-                k, dt = _decode_run(self.step_time, n, self.s_dec, k, INF)
-                break
-            self._give_blocks(due, tick)
-            free -= len(due)
-        self.G = G + k
-        self.s_dec += k * n
-        used1 = self.pool.num_blocks - 1 - self.pool.num_free
-        self.kv_peak = max(self.kv_peak, used1)
-        self.kv_area += 0.5 * (used0 + used1) * dt
-        self.steps += k
-        self.t = t + dt
-        finished = self._finishing(G + k - 1)
-        if finished:
-            self._finish_all(finished, self.t)
-        self._sample(self.t)
-        return True
-
-    def _sample(self, t: float) -> None:
-        if t < self.next_sample:
-            return
-        pool = self.pool
-        self.samples.append({
-            "t_s": round(t, 6),
-            "kv_cache_usage": round(1.0 - pool.num_free / (pool.num_blocks - 1), 6),
-            "running": len(self.dec) + len(self.others),
-            "waiting": len(self.waiting) + len(self.holding)})
-        step = self.cfg.sample_interval_s
-        self.next_sample = (math.floor(t / step) + 1) * step if step > 0 else t
-
-    def _result(self, reqs: list[_Req]) -> ServingResult:
-        s, conn = self.mgr.stats, self.conn
-        ext = conn.stats if conn is not None else PrefixCacheStats()
-        counters = {
-            "prefix_cache_queries": s.queries, "prefix_cache_hits": s.hits,
-            "prompt_tokens_cached": sum(r.cached for r in reqs),
-            "prompt_tokens": sum(r.num_prompt_tokens for r in reqs),
-            "generation_tokens": sum(r.num_output_tokens for r in reqs),
-            "preemptions": self.preemptions, "requests_success": len(reqs),
-            "external_prefix_cache_queries": ext.queries,
-            "external_prefix_cache_hits": ext.hits,
-            "preempted_prefix_cache_queries": s.preempted_queries,
-            "preempted_prefix_cache_hits": s.preempted_hits, "steps": self.steps}
-        if conn is not None:
-            counters.update(conn.counters())
-        start = min((r.arrival_s for r in reqs), default=0.0)
-        duration = max((r.finish_s for r in reqs), default=0.0) - start
-        usable = self.pool.num_blocks - 1
-        kv = {"num_blocks": self.pool.num_blocks, "block_size": self.bs,
-              "peak_usage": round(self.kv_peak / usable, 6),
-              "mean_usage": round(self.kv_area / usable / duration, 6) if duration > 0 else 0.0,
-              "cpu_chunks": conn.tier.capacity if conn is not None else None,
-              "duration_s": duration}
-        if not self.samples or self.samples[-1]["t_s"] < round(self.t, 6):
-            self.next_sample = 0.0
-            self._sample(self.t)
-        return ServingResult(reqs, counters, kv, self.samples)
-
-
-def _decode_run(step_time: StepTime, n: int, s0: int, kmax: int,
-                budget: float) -> tuple[int, float]:
-    """Steps (at most ``kmax``) of ``n`` decodes from total context ``s0`` that start before
-    ``budget`` seconds, and their total time. Step j's context is s0 + j n. Over a run where the
-    step time is affine (tested at the midpoint: exact for a convex function) the time of i
-    steps is a closed form and the cut-off a quadratic's root."""
-
-    def f(j: int) -> float:
-        return step_time(0, 0, 0, n, n, s0 + j * n, 0)
-
-    j, elapsed = 0, 0.0
-    while j < kmax and elapsed < budget:
-        fa, end = f(j), kmax - 1
-        fb = f(end) if end > j else fa
-        while end - j > 1:
-            mid = (j + end) // 2
-            line = fa + (fb - fa) * (mid - j) / (end - j)
-            fm = f(mid)
-            if abs(fm - line) <= 1e-9 * abs(line):
-                break
-            end, fb = mid, fm
-        length = end - j + 1
-        d = (fb - fa) / (end - j) if end > j else 0.0
-
-        def seg(i: int) -> float:             # the first i steps of this run
-            return i * fa + d * i * (i - 1) / 2
-
-        room = budget - elapsed
-        if seg(length - 1) < room:            # every step of the run starts in time
-            elapsed += seg(length)
-            j += length
-            continue
-        a, b = d / 2, fa - d / 2              # first i with a i^2 + b i >= room
-        if abs(a) < 1e-300:
-            i = math.ceil(room / b)
-        else:
-            i = math.ceil((-b + math.sqrt(max(b * b + 4 * a * room, 0.0))) / (2 * a))
-        i = max(1, min(i, length))
-        while i > 1 and seg(i - 1) >= room:
-            i -= 1
-        while i < length and seg(i) < room:
-            i += 1
-        elapsed += seg(i)
-        j += i
-        break
-    return j, elapsed
 
 
 def simulate(requests: Sequence[ServingRequest], config: ServingConfig, step_time: StepTime,
