@@ -107,10 +107,12 @@ def check_mode(spec: ServerSpec, mode: str | None = None) -> None:
                 f"a multiple of {CPU_BLOCK_MULTIPLE} (vLLM 0.32: 'No common block size for "
                 f"{spec.block_size} (CPU_ATTN: [MultipleOf(32)])'); set live.server.block_size to "
                 f"32, 64 or 128")
-    if spec.num_gpu_blocks is not None and spec.num_gpu_blocks * spec.block_size < spec.max_model_len:
+    # Block 0 is vLLM's null block: N blocks hold (N - 1) x block_size tokens.
+    usable = None if spec.num_gpu_blocks is None else (spec.num_gpu_blocks - 1) * spec.block_size
+    if usable is not None and usable < spec.max_model_len:
         raise ModeRefused(
-            f"num_gpu_blocks {spec.num_gpu_blocks} x block_size {spec.block_size} = "
-            f"{spec.num_gpu_blocks * spec.block_size} tokens cannot hold one max_model_len "
+            f"num_gpu_blocks {spec.num_gpu_blocks} (one is vLLM's null block) x block_size "
+            f"{spec.block_size} = {usable} usable tokens cannot hold one max_model_len "
             f"({spec.max_model_len}) request; vLLM refuses to start: raise num_gpu_blocks or "
             f"lower max_model_len")
 
