@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from kv_agent_lab.generate.shapes import recorded_digest, spec_digest
 
 validate(config, "../config/config.schema.yaml")
 
+# The lab's command from the interpreter running Snakemake (.venv), whatever PATH holds.
+KVLAB = f"{sys.executable} -m kv_agent_lab.cli"
 WORKLOADS = sorted(config["workloads"])
 LIVE = config["live"]
 LIVE_WORKLOADS = sorted(LIVE.get("workloads") or WORKLOADS)

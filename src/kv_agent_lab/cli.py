@@ -50,6 +50,14 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from .generate.write import write_generated_workload
     from .workload import WorkloadError
 
+    if args.spec:  # the pipeline: one generator block, already checked with the config
+        if not (args.workload and len(args.workload) == 1 and args.out):
+            print("kvlab generate: --spec takes one --workload and --out", file=sys.stderr)
+            return EXIT_INVALID
+        generator = json.loads(Path(args.spec).read_text("utf-8"))
+        records = write_generated_workload(args.workload[0], generator, args.tokenizer, args.out)
+        print(f"{args.out}: {records} records")
+        return 0
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -123,6 +131,11 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
                           help="a workload of the configuration (repeatable; default: all generated)")
     generate.add_argument("--out", type=Path, help="output file (with one --workload)")
     generate.add_argument("--out-dir", default="workloads", help="folder for NAME.jsonl (default workloads/)")
+    generate.add_argument("--spec", type=Path, metavar="JSON",
+                          help="generate from this generator block instead of --config "
+                          "(the pipeline's record of it); needs --workload, --out")
+    generate.add_argument("--tokenizer", default="approx",
+                          help="with --spec: token counter for the size targets")
     generate.set_defaults(func=_cmd_generate)
 
 
