@@ -21,12 +21,11 @@ it through the ``mean_ttft`` hook (or ``run_sweep(..., ttft=...)``).
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
+from ..report import file_sha256
 from .policy import POLICIES, PolicySpec, make_policy, replay_with_policy
 from .prefix_cache import replay_sequential
 from .trace import BlockTrace
@@ -210,14 +209,6 @@ def run_sweep(trace: BlockTrace, policies: Iterable[PolicySpec | str] = ("lru",)
         "policies": runs,
         "comparison": comparison,
     }
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def table(doc: dict[str, Any]) -> str:
