@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .estimate.prefix_cache import hash_request_tokens
 from .tokens import TokenSource
 from .workload import CLASSES, Request, Workload
 from .workload.render import PromptRenderer
@@ -38,15 +39,6 @@ def nominal_order(workload: Workload) -> list[Request]:
                 rest.append(request)
         pending = rest
     return sorted(workload.requests, key=lambda r: (*send[r.id], r.line))
-
-
-def block_hashes(tokens: list[int], block_size: int) -> list[int]:
-    """Chained hashes of the full blocks (the parent's hash is folded in, as in vLLM)."""
-    hashes, parent = [], 0
-    for start in range(0, len(tokens) - block_size + 1, block_size):
-        parent = hash((parent, tuple(tokens[start:start + block_size])))
-        hashes.append(parent)
-    return hashes
 
 
 class PrefixIndex:
@@ -95,7 +87,7 @@ def request_tokens(workload: Workload, tokens: TokenSource, block_size: int) -> 
     for request in nominal_order(workload):
         messages = renderer.messages(request)
         prompt = tokens.encode_chat(messages)
-        hashes = block_hashes(prompt, block_size)
+        hashes = hash_request_tokens(prompt, block_size)
         hit_blocks = 0
         for value in hashes[: (len(prompt) - 1) // block_size]:
             if value not in cached_blocks:
@@ -106,7 +98,7 @@ def request_tokens(workload: Workload, tokens: TokenSource, block_size: int) -> 
             # The server holds KV for the prompt and every output token but the last
             # (vLLM computes no KV for the final sampled token).
             reply = tokens.encode(renderer.reply_text(request))
-            cached_blocks.update(block_hashes(prompt + reply[:-1], block_size))
+            cached_blocks.update(hash_request_tokens(prompt + reply[:-1], block_size))
         out.append(RequestTokens(request.id, request.cls, len(prompt),
                                  prefixes.longest_shared(prompt), hit_blocks * block_size))
     return out
