@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import queue
 import threading
 import time
 from typing import Any, Callable, Mapping
@@ -33,7 +34,7 @@ from ..workload.render import PromptRenderer
 
 # execute(request, messages, scheduled_time_s) -> record with at least "status" and "reply"
 Execute = Callable[[Request, list[dict[str, str]], float], dict[str, Any]]
-# on_finish(request, record): called once per request of this run, from worker threads
+# on_finish(request, record): called once per request of this run, from one recorder thread
 OnFinish = Callable[[Request, dict[str, Any]], None]
 
 
@@ -59,7 +60,6 @@ class DependencyScheduler:
         self._clock = clock
         self.replies: dict[str, str] = dict(finished or {})
         self._lock = threading.Condition()
-        self._slots = threading.Semaphore(max_concurrency)
         self._heap: list[tuple[float, int, str]] = []
         self._waiting: dict[str, set[str]] = {}
         self._dependents: dict[str, list[str]] = {}
@@ -108,43 +108,76 @@ class DependencyScheduler:
         """Send every pending request; return when all have finished. ``start``: the
         clock value the run's times count from (default: now)."""
         self._start = self._clock() if start is None else start
+        done: queue.SimpleQueue[tuple[Request, dict[str, Any]] | None] = queue.SimpleQueue()
         with self._lock:
             self._prepare()
-        while True:
+            threads = [threading.Thread(target=self._record, args=(done,), daemon=True,
+                                        name="kvlab-live-recorder")]
+            threads += [threading.Thread(target=self._send, args=(done,), daemon=True,
+                                         name=f"kvlab-live-{i}")
+                        for i in range(min(self.max_concurrency, self._remaining))]
+            # Started under the lock, so all are up before any sends: starting 64 threads
+            # while the first requests already keep the server (and the cores) busy took
+            # seconds, and the first wave went out a few streams at a time.
+            for thread in threads:
+                thread.start()
+        try:
             with self._lock:
-                while True:
-                    if self._fatal is not None:
-                        raise self._fatal
-                    if self._remaining == 0:
-                        return
-                    if self._heap and self._heap[0][0] <= self.now():
-                        ready_s, _, request_id = heapq.heappop(self._heap)
-                        break
-                    timeout = (self._heap[0][0] - self.now()) if self._heap else None
-                    self._lock.wait(timeout)
-            # A slot is taken outside the lock: finishing workers need the lock to free one.
-            while not self._slots.acquire(timeout=0.5):
+                while self._remaining and self._fatal is None:
+                    self._lock.wait(0.5)
                 if self._fatal is not None:
                     raise self._fatal
-            request = self.workload.request(request_id)
-            thread = threading.Thread(target=self._work, args=(request, ready_s),
-                                      name=f"kvlab-live-{request_id}", daemon=True)
-            thread.start()
-
-    def _work(self, request: Request, scheduled_s: float) -> None:
-        try:
-            try:
-                messages = self.renderer.messages(request, self.replies)
-                record = self._execute(request, messages, scheduled_s)
-            except Exception as exc:  # noqa: BLE001 - a bug must not hang the run
-                record = {"status": "error", "error": f"internal error: {type(exc).__name__}: {exc}"}
-            self._finish(request, record)
-        except BaseException as exc:  # recording failed (disk full...): stop the run
-            with self._lock:
-                self._fatal = exc
-                self._lock.notify_all()
+        except BaseException as exc:  # also Ctrl-C: no sender takes another request
+            self._stop(exc)
+            raise
         finally:
-            self._slots.release()
+            done.put(None)  # the recorder ends; senders end on _remaining == 0 or _fatal
+
+    def _send(self, done: queue.SimpleQueue) -> None:
+        """One of ``max_concurrency`` senders: takes the next ready request, sends it, hands
+        its record to the recorder and takes the next one at once.
+
+        Why senders pull, rather than a dispatcher starting a thread per request: with the
+        server keeping every core busy (the local CPU backend on 2 cores) each scheduler
+        wake-up of another thread took tens to hundreds of ms, and the dispatcher paid them one
+        request after another, so at 16-64 streams far fewer than ``max_concurrency`` were in
+        flight. Here a finished stream's thread sends the next request itself."""
+        try:
+            while True:
+                with self._lock:
+                    while True:
+                        if self._fatal is not None or self._remaining == 0:
+                            return
+                        if self._heap and self._heap[0][0] <= self.now():
+                            ready_s, _, request_id = heapq.heappop(self._heap)
+                            break
+                        timeout = (self._heap[0][0] - self.now()) if self._heap else None
+                        self._lock.wait(timeout)
+                request = self.workload.request(request_id)
+                try:
+                    messages = self.renderer.messages(request, self.replies)
+                    record = self._execute(request, messages, ready_s)
+                except Exception as exc:  # noqa: BLE001 - a bug must not hang the run
+                    record = {"status": "error",
+                              "error": f"internal error: {type(exc).__name__}: {exc}"}
+                done.put((request, record))
+        except BaseException as exc:  # noqa: BLE001 - a dead sender would hang the run
+            self._stop(exc)
+
+    def _record(self, done: queue.SimpleQueue) -> None:
+        """Records finished requests in the order they finish (the store fsyncs each one:
+        on a busy machine that can take 100+ ms, which a sender must not wait for)."""
+        while (item := done.get()) is not None:
+            try:
+                self._finish(*item)
+            except BaseException as exc:  # recording failed (disk full...): stop the run
+                self._stop(exc)
+                return
+
+    def _stop(self, exc: BaseException) -> None:
+        with self._lock:
+            self._fatal = exc
+            self._lock.notify_all()
 
     def _finish(self, request: Request, record: dict[str, Any]) -> None:
         """Record one request, then release or fail its dependents."""

@@ -206,23 +206,31 @@ def stream_chat(session: requests.Session, url: str, payload: dict[str, Any], ti
             return result
         acc = _Accumulator(send_clock)
         reader = _SSEReader()
-        end_clock = send_clock
+        end_clock: float | None = None
         try:
             for chunk in response.iter_content(chunk_size=None):
                 now = clock()
-                if _consume(acc, reader.feed(chunk), now):
+                if end_clock is None and _consume(acc, reader.feed(chunk), now):
                     end_clock = now
-                    break
+                    if not acc.done:  # failed: drop the connection
+                        break
+                    # After [DONE] read on to the end of the body (the chunked terminator is
+                    # already on its way): only a fully read response returns its connection
+                    # to the pool. Leaving it unread closed it, and every request paid a new
+                    # TCP connection (and the server a new accept).
                 if now > deadline:
-                    acc.error = f"timeout: no end of stream after {timeout_s:g} s"
+                    if end_clock is None:
+                        acc.error = f"timeout: no end of stream after {timeout_s:g} s"
                     break
             else:
-                now = clock()
-                if _consume(acc, reader.flush(), now):
-                    end_clock = now
+                if end_clock is None:
+                    now = clock()
+                    if _consume(acc, reader.flush(), now):
+                        end_clock = now
         except requests.RequestException as exc:  # cut mid-way, reset, read timeout
-            acc.error = f"stream cut: {_short(exc)}"
-        return _finish(result, acc, end_clock)
+            if not acc.done:  # after [DONE] the result is complete whatever the socket does
+                acc.error = f"stream cut: {_short(exc)}"
+        return _finish(result, acc, send_clock if end_clock is None else end_clock)
 
 
 def _consume(acc: _Accumulator, events: list[bytes], clock: float) -> bool:
