@@ -337,6 +337,109 @@ def _add_estimate(sub: argparse._SubParsersAction) -> None:
     est.set_defaults(func=run)
 
 
+def _add_charts(sub: argparse._SubParsersAction) -> None:
+    charts = sub.add_parser(
+        "charts", help="draw the report charts (PNG and SVG) into a folder",
+        description="Charts of run reports (one workload on one target, one report per mode), "
+        "of a capacity sweep, and estimate-vs-live parity (kv_agent_lab.charts). Exit 2 on bad "
+        "input (FILE: FIELD: message; nothing written).")
+    charts.add_argument("--reports", nargs="+", type=Path, metavar="REPORT.json",
+                        help="reports of one workload, target and kind, one per mode: "
+                        "ttft_distribution, ttft_by_turn, ttft_vs_cached_fraction, kv_usage")
+    charts.add_argument("--sweep", type=Path, metavar="SWEEP.json",
+                        help="a capacity sweep (kvlab sweep): capacity_sweep, policy_comparison")
+    charts.add_argument("--kv-model", metavar="MODEL", help="with --sweep: label capacities in "
+                        "GiB with this model's KV bytes per token (default: the sweep's "
+                        "serving model, if any)")
+    charts.add_argument("--parity", nargs=2, action="append", type=Path,
+                        metavar=("ESTIMATE.json", "LIVE.json"),
+                        help="an estimate and a live report of the same workload and mode "
+                        "(repeatable): parity")
+    charts.add_argument("--out", required=True, type=Path, metavar="DIR",
+                        help="folder for CHART.png and CHART.svg")
+
+    def run(args: argparse.Namespace) -> int:
+        from .charts.command import cmd_charts
+
+        return cmd_charts(args)
+
+    charts.set_defaults(func=run)
+
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    compare = sub.add_parser(
+        "compare", help="a candidate run against a baseline run, with bootstrap intervals",
+        description="Any two reports of the shared schema (estimate or live, or one of each). "
+        "Per class and overall: TTFT, TPOT, end-to-end mean/p50/p90/p99, hit rate, throughput, "
+        "KV usage, preemptions; each with delta, relative delta and a seeded 95% percentile-"
+        "bootstrap interval (paired when both ran the same workload), and a verdict per class "
+        "and metric family (docs/compare.md). Verdicts go to stderr. Exit 2 on bad input "
+        "(FILE: FIELD: message; nothing written).")
+    compare.add_argument("--baseline", required=True, type=Path, metavar="A.json")
+    compare.add_argument("--candidate", required=True, type=Path, metavar="B.json")
+    compare.add_argument("--out", type=Path, metavar="C.json",
+                         help="write the comparison here (default: stdout)")
+    compare.add_argument("--md", type=Path, metavar="C.md", help="also write it as markdown")
+    compare.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    compare.add_argument("--resamples", type=int, default=10_000,
+                         help="bootstrap resamples (default 10000)")
+    compare.add_argument("-q", "--quiet", action="store_true", help="no verdicts on stderr")
+
+    def run(args: argparse.Namespace) -> int:
+        from .compare.command import cmd_compare
+
+        return cmd_compare(args)
+
+    compare.set_defaults(func=run)
+
+
+def _add_parity(sub: argparse._SubParsersAction) -> None:
+    parity = sub.add_parser(
+        "parity", help="the estimate's error against a live run of the same workload and mode",
+        description="Per class and overall, estimate - live: hit rate in percentage points; "
+        "TTFT mean and p50, TPOT and end-to-end mean, requests/s and output tokens/s in % of "
+        "the live value. The table goes to stderr. Exit 2 on bad input (another workload or "
+        "mode, a report off the schema; nothing written).")
+    parity.add_argument("--estimate", required=True, type=Path, metavar="E.json")
+    parity.add_argument("--live", required=True, type=Path, metavar="L.json")
+    parity.add_argument("--out", type=Path, metavar="P.json", help="default: stdout")
+    parity.add_argument("--md", type=Path, metavar="P.md", help="also write the table as markdown")
+    parity.add_argument("-q", "--quiet", action="store_true", help="no table on stderr")
+
+    def run(args: argparse.Namespace) -> int:
+        from .compare.command import cmd_parity
+
+        return cmd_parity(args)
+
+    parity.set_defaults(func=run)
+
+
+def _add_summarize(sub: argparse._SubParsersAction) -> None:
+    summarize = sub.add_parser(
+        "summarize", help="the study summary (JSON) and report.md from the pipeline's outputs",
+        description="Gathers workload statistics, run reports, comparisons, capacity sweeps and "
+        "estimate-vs-live tables into one summary JSON (schemas/summary.schema.json) and a "
+        "Markdown report. Exit 2 on bad input (nothing written).")
+    for flag, what in (("--stats", "workload statistics (kvlab stats --json)"),
+                       ("--runs", "run reports, live or estimate"),
+                       ("--comparisons", "comparisons (kvlab compare --out)"),
+                       ("--sweeps", "capacity sweeps (kvlab sweep)"),
+                       ("--parity", "estimate-vs-live tables (kvlab parity --out)"),
+                       ("--charts", "chart files to link from the report")):
+        summarize.add_argument(flag, nargs="*", default=[], metavar="FILE", help=what)
+    summarize.add_argument("--json", required=True, metavar="OUT.json", help="the summary JSON")
+    summarize.add_argument("--md", required=True, metavar="OUT.md", help="the report")
+    summarize.add_argument("--title", default="What prefix reuse buys these workloads",
+                           help="the report's title")
+
+    def run(args: argparse.Namespace) -> int:
+        from .summary.command import cmd_summarize
+
+        return cmd_summarize(args)
+
+    summarize.set_defaults(func=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kvlab", description=__doc__)
     parser.add_argument("--version", action="version", version=f"kvlab {__version__}")
@@ -344,7 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     # One _add_* per subcommand; handlers import their library module lazily so that
     # `kvlab validate` does not pay for matplotlib or requests.
     for add in (_add_validate, _add_generate, _add_stats, _add_backend, _add_serve, _add_live,
-                _add_import_trace, _add_sweep, _add_estimate):
+                _add_import_trace, _add_sweep, _add_estimate, _add_charts, _add_compare,
+                _add_parity, _add_summarize):
         add(sub)
     return parser
 
