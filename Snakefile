@@ -17,6 +17,8 @@ include: "rules/stats.smk"
 include: "rules/estimate.smk"
 include: "rules/whatif.smk"
 include: "rules/live.smk"
+# Last: every rule included above, except the live runs, stays local under a remote profile.
+include: "rules/placement.smk"
 
 
 rule all:

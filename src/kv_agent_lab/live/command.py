@@ -9,6 +9,7 @@ Ctrl-C (finished requests are in requests.jsonl: ``--resume`` continues).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -57,6 +58,11 @@ def cmd_live(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _err(f"kvlab live: interrupted; finished requests are in {Path(args.out_dir) / 'requests.jsonl'} "
              "(--resume continues the run)")
+        if os.environ.get("SLURM_JOB_ID"):
+            # The usual reason inside Slurm: scancel, or the job ran past its time limit.
+            _err(f"kvlab live: Slurm stopped job {os.environ['SLURM_JOB_ID']} (scancel, or it ran past "
+                 "its time limit, runtime in the profile's set-resources); the server was stopped. "
+                 "Raise runtime if the run needs longer, then run snakemake again")
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -27,6 +27,7 @@ from typing import Any, Callable
 from tqdm import tqdm
 
 from .. import __version__
+from ..remote.provenance import remote_provenance
 from ..report import file_sha256, summarize, write_report
 from ..workload import Request, Workload
 from .client import LiveClient, RetryPolicy, public_url
@@ -281,6 +282,9 @@ def _run(workload: Workload, options: LiveOptions, client: LiveClient, store: Re
                            "samples": samples, "requests_sent": recorder.sent,
                            "invocation": invocation},
     }
+    remote = remote_provenance()
+    if remote is not None:  # a run on a GPU host (gpu-remote) or in a Slurm job (slurm-gpu)
+        report["provenance"]["remote"] = remote
     write_report(report, Path(options.out_dir) / REPORT_FILE)
     if any(r["status"] == "ok" and r.get("cached_tokens") is None for r in records):
         # Without the flag every hit rate would read 0 and look like a finding.
