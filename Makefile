@@ -13,9 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-## run: the whole pipeline (snakemake --cores 4 all)
+## run: the whole pipeline (snakemake --cores 4 all), then says where the report is
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) all
+	@echo
+	@echo "Report: results/report.md (numbers: results/summary.json; charts: charts/)."
+	@echo "HTML report with every chart: $(BIN)/snakemake --report report.html"
 
 ## test: the test suite (sets up the local vLLM backend first)
 test: $(STAMP) backend

@@ -17,6 +17,9 @@ include: "rules/stats.smk"
 include: "rules/estimate.smk"
 include: "rules/whatif.smk"
 include: "rules/live.smk"
+include: "rules/compare.smk"
+include: "rules/charts.smk"
+include: "rules/report.smk"
 # Last: every rule included above, except the live runs, stays local under a remote profile.
 include: "rules/placement.smk"
 
@@ -31,3 +34,6 @@ rule all:
 rule live:
     input:
         live_outputs(),
+        live_comparison_outputs(),
+        parity_outputs(),
+        f"results/live/{LIVE['target']}/report.md",

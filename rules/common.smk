@@ -85,9 +85,32 @@ def regeneration_trigger(wildcards):
     return str(marker)
 
 
+# Settings that only one mode reads: changing one reruns that mode's jobs, nothing else.
+MODE_ONLY_SETTINGS = {"cpu_offload_gib": "cpu_offload"}
+
+
+def for_mode(settings, mode):
+    """``settings`` without the keys that belong to another mode."""
+    return {
+        key: value
+        for key, value in settings.items()
+        if MODE_ONLY_SETTINGS.get(key, mode) == mode
+    }
+
+
 def live_settings(wildcards):
-    # The whole live block is a param: a changed server or client setting reruns the runs.
-    return config["live"]
+    # The live block as this run reads it: a changed server or client setting reruns the
+    # runs; the selection (modes, workloads) and other modes' settings do not.
+    live = {
+        key: value
+        for key, value in config["live"].items()
+        if key not in ("modes", "workloads")
+    }
+    return {**live, "server": for_mode(live["server"], wildcards.mode)}
+
+
+def estimate_settings(wildcards):
+    return for_mode(ESTIMATE_SETTINGS, wildcards.mode)
 
 
 def live_outputs():
@@ -131,4 +154,164 @@ def all_outputs():
         *expand("charts/{workload}/workload_stats.png", workload=WORKLOADS),
         *estimate_outputs(),
         *expand("results/whatif/{source}/capacity_sweep.json", source=WHATIF_SOURCES),
+        *estimate_comparison_outputs(),
+        *estimate_chart_outputs(),
+        *sweep_chart_outputs(),
+        "results/summary.json",
+        "results/report.md",
     ]
+
+
+# Shapes whose sessions have more than one turn (the chart of TTFT by turn needs them).
+MULTI_TURN_SHAPES = {"multi_turn", "agent_fanout"}
+
+
+def has_turns(name):
+    """Whether workload ``name`` has requests beyond turn 1: from the file when it exists
+    (an external workload), else from its generator's shape."""
+    path = Path(workload_path(name))
+    if path.exists():
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if '"turn"' in line and json.loads(line).get("turn", 1) > 1:
+                    return True
+        return False
+    return config["workloads"][name]["generator"]["shape"] in MULTI_TURN_SHAPES
+
+
+RUN_CHARTS = ["ttft_distribution", "ttft_vs_cached_fraction", "kv_usage"]
+SWEEP_CHARTS = ["capacity_sweep", "policy_comparison"]
+
+
+def run_charts(workload):
+    return [*RUN_CHARTS, *(["ttft_by_turn"] if has_turns(workload) else [])]
+
+
+def estimate_chart_outputs():
+    return [
+        f"charts/{workload}/estimate/{model}@{gpu}/{chart}.png"
+        for model, gpu in ESTIMATE_TARGETS
+        for workload in ESTIMATE_WORKLOADS
+        for chart in run_charts(workload)
+    ]
+
+
+def live_chart_outputs():
+    return [
+        f"charts/{workload}/live/{LIVE['target']}/{chart}.png"
+        for workload in LIVE_WORKLOADS
+        for chart in run_charts(workload)
+    ]
+
+
+def sweep_chart_outputs():
+    return expand(
+        "charts/whatif/{source}/{chart}.png", source=WHATIF_SOURCES, chart=SWEEP_CHARTS
+    )
+
+
+def run_reports(wildcards):
+    """Every mode's report of one workload on one target, estimate or live."""
+    if wildcards.kind == "estimate":
+        pattern, modes = (
+            "results/estimates/{target}/{workload}/{mode}.json",
+            ESTIMATE["modes"],
+        )
+    else:
+        pattern, modes = (
+            "results/live/{target}/{workload}/{mode}/report.json",
+            LIVE_MODES,
+        )
+    return expand(
+        pattern, target=wildcards.target, workload=wildcards.workload, mode=modes
+    )
+
+
+COMPARE = config["compare"]
+ESTIMATE_TARGET_NAMES = [f"{model}@{gpu}" for model, gpu in ESTIMATE_TARGETS]
+# Each mode against the one it adds to: prefix_reuse and cpu_offload against baseline (no
+# prefix cache), and cpu_offload against prefix_reuse (what the CPU tier adds on its own).
+COMPARISONS = [
+    ("prefix_reuse", "baseline"),
+    ("cpu_offload", "baseline"),
+    ("cpu_offload", "prefix_reuse"),
+]
+
+
+def comparisons_of(modes):
+    return [(m, b) for m, b in COMPARISONS if m in modes and b in modes]
+
+
+def comparison_paths(kind, target, workloads, modes):
+    return [
+        f"results/compare/{kind}/{target}/{workload}/{mode}_vs_{base}.json"
+        for workload in workloads
+        for mode, base in comparisons_of(modes)
+    ]
+
+
+def estimate_comparison_outputs():
+    return [
+        path
+        for target in ESTIMATE_TARGET_NAMES
+        for path in comparison_paths(
+            "estimate", target, ESTIMATE_WORKLOADS, ESTIMATE["modes"]
+        )
+    ]
+
+
+def live_comparison_outputs():
+    return comparison_paths("live", LIVE["target"], LIVE_WORKLOADS, LIVE_MODES)
+
+
+def parity_outputs():
+    return expand(
+        "results/compare/parity/{target}/{workload}/{mode}.json",
+        target=LIVE["target"],
+        workload=LIVE_WORKLOADS,
+        mode=LIVE_MODES,
+    )
+
+
+def compared_reports(wildcards):
+    """The baseline and candidate reports of one comparison, estimate or live."""
+    if wildcards.kind == "estimate":
+        pattern = "results/estimates/{target}/{workload}/{mode}.json"
+    else:
+        pattern = "results/live/{target}/{workload}/{mode}/report.json"
+    return {
+        side: pattern.format(
+            target=wildcards.target, workload=wildcards.workload, mode=mode
+        )
+        for side, mode in (("baseline", wildcards.base), ("candidate", wildcards.mode))
+    }
+
+
+def report_inputs(wildcards=None):
+    """What results/report.md gathers: everything `all` makes."""
+    return {
+        "stats": expand("results/stats/{workload}.json", workload=WORKLOADS),
+        "runs": estimate_outputs(),
+        "comparisons": estimate_comparison_outputs(),
+        "sweeps": expand(
+            "results/whatif/{source}/capacity_sweep.json", source=WHATIF_SOURCES
+        ),
+        "charts": [*estimate_chart_outputs(), *sweep_chart_outputs()],
+    }
+
+
+def live_report_inputs(wildcards):
+    """The live report: the live runs, their comparisons and estimate twins, and the
+    estimates and sweeps of `all`, so one document holds the study."""
+    inputs = report_inputs()
+    return {
+        **inputs,
+        "runs": [*inputs["runs"], *live_outputs()],
+        "comparisons": [*inputs["comparisons"], *live_comparison_outputs()],
+        "parity": parity_outputs(),
+        "charts": [
+            *inputs["charts"],
+            *live_chart_outputs(),
+            f"charts/parity/{LIVE['target']}/parity.png",
+        ],
+    }

@@ -30,7 +30,7 @@ rule estimate_workload:
     conda:
         "../envs/kvlab.yaml"
     params:
-        estimate=ESTIMATE_SETTINGS,
+        estimate=estimate_settings,
         tokenizer=config["tokenizer"],
     script:
         "../workflow_scripts/estimate_workload.py"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from kv_agent_lab.report import read_report
@@ -43,7 +44,8 @@ def test_live_target_runs_each_mode_on_a_fresh_server(tmp_path, local_backend):
     dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "live"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert "cpu_offload" not in dry.stdout  # vLLM refuses it on the CPU backend
+    # vLLM refuses cpu_offload on the CPU backend: no live run of it (estimates have one).
+    assert "results/live/ci-cpu/chat/cpu_offload" not in dry.stdout
     run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "live"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
@@ -64,6 +66,30 @@ def test_live_target_runs_each_mode_on_a_fresh_server(tmp_path, local_backend):
     in_order = sorted(reports["prefix_reuse"]["requests"], key=lambda r: r["send_time_s"])
     cached = [r["cached_tokens"] for r in in_order]
     assert cached[0] == 0 and all(c > 0 for c in cached[1:])
+    # The live target also compares the modes, sets up each run's estimate twin like the
+    # measured server, and writes the live report.
+    comparison = json.loads((tmp_path / "results" / "compare" / "live" / "ci-cpu" / "chat"
+                             / "prefix_reuse_vs_baseline.json").read_text())
+    assert comparison["method"]["paired"] is True
+    hit = comparison["groups"]["overall"]["metrics"]["hit_rate"]["value"]
+    assert hit["baseline"] == 0 and hit["candidate"] == pytest.approx(
+        reports["prefix_reuse"]["summary"]["overall"]["hit_rate"], abs=1e-6)  # report: 6 places
+    for mode, report in reports.items():
+        twin = read_report(base / mode / "estimate.json")
+        cache = report["provenance"]["server"]["cache_config"]
+        estimator = twin["provenance"]["estimator"]
+        assert (estimator["block_size"], estimator["num_blocks"]) == \
+            (int(cache["block_size"]), int(cache["num_gpu_blocks"]))
+        # Same tokenizer and chat template as the server: prompt lengths agree exactly.
+        assert [r["prompt_tokens"] for r in twin["requests"]] == \
+            [r["prompt_tokens"] for r in report["requests"]]
+        parity = json.loads((tmp_path / "results" / "compare" / "parity" / "ci-cpu" / "chat"
+                             / f"{mode}.json").read_text())
+        error_pp = parity["groups"]["overall"]["hit_rate"]["error_pp"]
+        assert error_pp is not None and abs(error_pp) < 10
+    assert (tmp_path / "charts" / "parity" / "ci-cpu" / "parity.png").stat().st_size > 10_000
+    text = (tmp_path / "results" / "live" / "ci-cpu" / "report.md").read_text()
+    assert "## Live runs" in text and "## The estimate against the live run" in text
     again = subprocess.run([sys.executable, "-m", "snakemake", "-n", "live"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=300)
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -143,7 +143,9 @@ def render_comparisons(comparisons: Sequence[Mapping[str, Any]]) -> list[str]:
     from .markdown import table
 
     lines = ["## Comparisons per class", "",
-             "Relative change of the candidate mode against baseline, with the 95% bootstrap "
+             "Relative change of each mode against the mode it adds to (the section title "
+             "names both: prefix_reuse and cpu_offload against baseline, cpu_offload against "
+             "prefix_reuse for what the CPU tier adds), with the 95% bootstrap "
              "interval in brackets; `*` marks an interval that excludes zero (a significant "
              "difference). Hit rates in percentage points. Paired: requests matched by id.", ""]
     from .markdown import MODE_ORDER
@@ -187,7 +189,7 @@ def render_parity(parity: Sequence[Mapping[str, Any]]) -> list[str]:
              "estimate − live: hit rate in percentage points, the rest relative to live.", ""]
     rows = []
     for p in sorted(parity, key=lambda p: (p["target"], p["workload"], p["mode"])):
-        for name, g in p["groups"].items():
+        for name, g in _groups(p):
             live, est = g["hit_rate_live"], g["hit_rate_estimate"]
             rows.append([p["workload"], p["mode"], name,
                          "–" if live is None else f"{100 * live:.1f}%",
