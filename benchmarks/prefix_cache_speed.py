@@ -24,15 +24,24 @@ dropped (vLLM hashes full blocks only); output blocks get ids nothing else match
 of C tokens is ``num_gpu_blocks = C // 512`` (vLLM floors bytes / page size the same way), of
 which one is vLLM's null block: 3,000,000 tokens -> 5,859 blocks -> 5,858 hold KV.
 
+Side by side (``--ref DIR``): DIR is a copy of ``src/kv_agent_lab`` (say, the code before a
+change: ``cp -rL src/kv_agent_lab /tmp/kvlab_ref/``); it is imported as a second package and each
+timed part runs the reference and this checkout alternately (which goes first alternates too),
+``--repeat``/``--serving-repeat`` times each, on the same inputs; the results must agree (checked)
+and each line gives both rates and their ratio (new / reference), so load on the machine hits both.
+
     .venv/bin/python benchmarks/prefix_cache_speed.py [--capacity-tokens 3000000] [--repeat 5]
-        [--serving-repeat 3] [--modes baseline prefix_reuse cpu_offload] [--no-serving]
+        [--serving-repeat 3] [--modes baseline prefix_reuse cpu_offload] [--ref DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -48,16 +57,49 @@ def _load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"
 
 
-def _best(fn, repeat: int) -> tuple[float, float, object]:
-    """(best CPU seconds, best wall seconds, last result) of ``repeat`` calls of ``fn``."""
-    cpu = wall = float("inf")
-    res = None
-    for _ in range(repeat):
-        c0, w0 = time.process_time(), time.perf_counter()
-        res = fn()
-        w1, c1 = time.perf_counter(), time.process_time()
-        cpu, wall = min(cpu, c1 - c0), min(wall, w1 - w0)
-    return cpu, wall, res
+def _ref_package(path: Path):
+    """The package copy at ``path`` imported as ``kvlab_ref`` (its relative imports stay inside
+    it): (its ``replay_sequential``, its ``simulate``)."""
+    spec = importlib.util.spec_from_file_location(
+        "kvlab_ref", path / "__init__.py", submodule_search_locations=[str(path)])
+    pkg = importlib.util.module_from_spec(spec)
+    sys.modules["kvlab_ref"] = pkg
+    spec.loader.exec_module(pkg)
+    return (importlib.import_module("kvlab_ref.estimate.prefix_cache").replay_sequential,
+            importlib.import_module("kvlab_ref.estimate.serving").simulate)
+
+
+def _race(fns: dict[str, object], repeat: int) -> dict[str, tuple[float, float, object]]:
+    """label -> (best CPU seconds, best wall seconds, last result) of ``repeat`` calls of each
+    function, the functions called in turn (round r starts with function r mod len)."""
+    best = {k: [float("inf"), float("inf"), None] for k in fns}
+    labels = list(fns)
+    for r in range(repeat):
+        for k in labels[r % len(labels):] + labels[:r % len(labels)]:
+            c0, w0 = time.process_time(), time.perf_counter()
+            res = fns[k]()
+            w1, c1 = time.perf_counter(), time.process_time()
+            b = best[k]
+            b[0], b[1], b[2] = min(b[0], c1 - c0), min(b[1], w1 - w0), res
+    return {k: tuple(v) for k, v in best.items()}
+
+
+def _rates(label: str, n: int, runs: dict[str, tuple[float, float, object]], repeat: int,
+           ms: bool) -> str:
+    """'label: N requests/s CPU, M wall (best of R: ...)' for this checkout, then the reference
+    and the ratio when there is one; times in ms or s."""
+    cpu, wall, _ = runs["new"]
+
+    def fmt(sec: float) -> str:
+        return f"{sec * 1e3:.1f} ms" if ms else f"{sec:.3f} s"
+
+    line = (f"{label}: {n / cpu:,.0f} requests/s CPU, {n / wall:,.0f} wall (best of {repeat}: "
+            f"{fmt(cpu)} CPU, {fmt(wall)} wall)")
+    if "ref" in runs:
+        rc, rw, _ = runs["ref"]
+        line += (f"; reference {n / rc:,.0f} CPU, {n / rw:,.0f} wall; new/ref "
+                 f"{rc / cpu:.2f}x CPU, {rw / wall:.2f}x wall")
+    return line
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,9 +110,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--serving-repeat", type=int, default=3,
                     help="best of N timed serving simulations per mode (0: none)")
     ap.add_argument("--modes", nargs="*", default=list(MODES), choices=MODES)
+    ap.add_argument("--ref", type=Path, metavar="DIR",
+                    help="a copy of src/kv_agent_lab to time side by side (see above)")
     args = ap.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):  # one core, literally: the highest one, since vLLM's
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # CPU worker binds from core 0
+    ref = _ref_package(args.ref.resolve()) if args.ref else None
 
     rows = [json.loads(line) for line in args.trace.open()]
     t0 = time.perf_counter()
@@ -83,24 +128,31 @@ def main(argv: list[str] | None = None) -> None:
           f"({num_blocks - 1:,} hold KV, one is vLLM's null block)")
     print(f"building SimRequests: {len(reqs) / t_build:,.0f} requests/s (not part of accounting)")
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    print(f"pinned to core(s) {cores} of {os.cpu_count()}; {_load()}")
+    print(f"pinned to core(s) {cores} of {os.cpu_count()}; {_load()}"
+          + (f"; reference: {args.ref}" if ref else ""))
     for caching in (True, False):
-        cpu, wall, res = _best(lambda: replay_sequential(reqs, num_blocks, TRACE_BLOCK,
-                                                         enable_caching=caching), args.repeat)
+        fns = {"new": lambda: replay_sequential(reqs, num_blocks, TRACE_BLOCK,
+                                                enable_caching=caching)}
+        if ref:
+            fns["ref"] = lambda: ref[0](reqs, num_blocks, TRACE_BLOCK, enable_caching=caching)
+        runs = _race(fns, args.repeat)
+        res = runs["new"][2]
+        if ref and (res.per_request != runs["ref"][2].per_request
+                    or res.stats.as_dict() != runs["ref"][2].stats.as_dict()):
+            raise SystemExit("accounting: this checkout and the reference disagree")
         s = res.stats
         cached = sum(c for _, c in res.per_request)
         prompt = sum(p for p, _ in res.per_request)
         label = "prefix caching on " if caching else "prefix caching off"
-        print(f"accounting, {label}: {len(reqs) / cpu:,.0f} requests/s CPU, "
-              f"{len(reqs) / wall:,.0f} wall (best of {args.repeat}: {cpu * 1e3:.1f} ms CPU, "
-              f"{wall * 1e3:.1f} ms wall); hit rate {cached / prompt:.4f} = {cached:,} cached / "
-              f"{prompt:,} prompt tokens; vLLM counters queries={s.queries:,} hits={s.hits:,}")
+        print(_rates(f"accounting, {label}", len(reqs), runs, args.repeat, ms=True)
+              + f"; hit rate {cached / prompt:.4f} = {cached:,} cached / {prompt:,} prompt "
+              f"tokens; vLLM counters queries={s.queries:,} hits={s.hits:,}")
     if args.serving_repeat > 0 and args.modes:
-        _serving(args, num_blocks)
+        _serving(args, num_blocks, ref[1] if ref else None)
     print(f"after: {_load()}")
 
 
-def _serving(args: argparse.Namespace, num_blocks: int) -> None:
+def _serving(args: argparse.Namespace, num_blocks: int, ref_simulate) -> None:
     from kv_agent_lab.estimate.offload import cpu_chunks
     from kv_agent_lab.estimate.roofline import RooflineModel
     from kv_agent_lab.estimate.run import DEFAULTS, trace_requests
@@ -127,14 +179,24 @@ def _serving(args: argparse.Namespace, num_blocks: int) -> None:
                             max_num_batched_tokens=DEFAULTS["max_num_batched_tokens"],
                             cpu_chunks=chunks if mode == "cpu_offload" else None,
                             sample_interval_s=DEFAULTS["sample_interval_s"])
-        cpu, wall, res = _best(lambda: simulate(requests, cfg, roofline.step_time_from_sums,
-                                                roofline.load_time_s), args.serving_repeat)
+        fns = {"new": lambda: simulate(requests, cfg, roofline.step_time_from_sums,
+                                       roofline.load_time_s)}
+        if ref_simulate:
+            fns["ref"] = lambda: ref_simulate(requests, cfg, roofline.step_time_from_sums,
+                                              roofline.load_time_s)
+        runs = _race(fns, args.serving_repeat)
+        res = runs["new"][2]
+        if ref_simulate:
+            other = runs["ref"][2]
+            if (res.counters, res.kv, res.samples, res.records()) != (
+                    other.counters, other.kv, other.samples, other.records()):
+                raise SystemExit(f"serving, {mode}: this checkout and the reference disagree")
         c = res.counters
         hit = c["prompt_tokens_cached"] / c["prompt_tokens"]
-        print(f"serving, {mode:12s}: {len(requests) / cpu:,.0f} requests/s CPU, "
-              f"{len(requests) / wall:,.0f} wall (best of {args.serving_repeat}: "
-              f"{cpu:.3f} s CPU, {wall:.3f} s wall); {c['steps']:,} steps, hit rate {hit:.4f}, "
-              f"preemptions {c['preemptions']:,}, simulated {res.kv['duration_s']:.1f} s")
+        print(_rates(f"serving, {mode:12s}", len(requests), runs, args.serving_repeat, ms=False)
+              + f"; {c['steps']:,} steps, hit rate {hit:.4f}, preemptions "
+              f"{c['preemptions']:,}, simulated {res.kv['duration_s']:.1f} s")
+
 
 if __name__ == "__main__":
     main()

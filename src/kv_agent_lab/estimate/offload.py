@@ -36,13 +36,17 @@ before it completes sees HIT_PENDING, as vLLM's would.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Sequence
+from itertools import islice, repeat
+from operator import itemgetter
 from typing import Any
 
 from .prefix_cache import PrefixCacheStats
 
 PAGE_SIZE = 4096  # SharedOffloadRegion.BLOCK_SIZE_ALIGNMENT = mmap.PAGESIZE
+_PINS, _STORE_DONE = itemgetter(0), itemgetter(1)     # fields of a chunk's entry
+INF = float("inf")
 
 
 def cpu_chunks(cpu_offload_gib: float, kv_bytes_per_block: int) -> int:
@@ -54,17 +58,23 @@ def cpu_chunks(cpu_offload_gib: float, kv_bytes_per_block: int) -> int:
 class CPUTier:
     """``CPUOffloadingManager`` with the LRU policy, one chunk per GPU block.
 
-    Invariant: ``chunks`` maps each stored key to ``[pins, store_done_s, load_done_s]`` in
+    Invariant: ``chunks`` maps each stored key to ``(pins, store_done_s, load_done_s)`` in
     recency-rank order (front = lowest rank). A chunk is readable (vLLM: its store completed,
     ref_cnt no longer -1) once ``store_done_s <= now``; ``pins`` counts loads in flight, the
-    last ending at ``load_done_s``; evictable = readable and not pinned."""
+    last ending at ``load_done_s``; evictable = readable and not pinned (``pinned`` counts the
+    chunks with pins > 0). The keys of one store share one tuple ``(0, done_s, 0.0)`` (stored in
+    one C-level update); ``pin`` gives a key its own list first, so each entry changes alone."""
 
     def __init__(self, num_chunks: int) -> None:
         if num_chunks < 0:
             raise ValueError("num_chunks must be >= 0")
         self.capacity = num_chunks
-        self.chunks: OrderedDict[Hashable, list] = OrderedDict()
+        self.chunks: OrderedDict[Hashable, tuple | list] = OrderedDict()
         self.stored = self.evicted = self.store_failures = self.loaded = 0
+        self.pinned = 0                     # chunks with pins > 0
+        # for _front_stored: rank events so far (stores and refreshes, maybe overcounted), the
+        # store jobs (done_s, first rank) that may be in flight at ``clock``, their first done_s
+        self.tick, self.pending, self.clock, self.next_done = 0, [], -INF, INF
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -91,28 +101,46 @@ class CPUTier:
         stored, readable from ``done_s``, with the next recency ranks in offer order. The
         request "touched" both lists either way (``_record_request_cache_access``)."""
         chunks = self.chunks
-        new, existing = [], []
-        for k in keys:
-            entry = chunks.get(k)
-            if entry is None:
-                new.append(k)
-            elif entry[1] <= now:
-                existing.append(k)
-        if not new:
-            return new, existing, True
+        if chunks.keys().isdisjoint(keys):     # the usual case: every key is new
+            new, existing = list(keys), []
+        else:
+            new, existing = [], []
+            for k in keys:
+                entry = chunks.get(k)
+                if entry is None:
+                    new.append(k)
+                elif entry[1] <= now:
+                    existing.append(k)
+            if not new:
+                return new, existing, True
         need = len(new) - (self.capacity - len(chunks))
-        if need > 0 and not self._evict(need, set(existing), now):
+        if need > 0 and not self._evict(need, existing, now):
             self.store_failures += 1
             return new, existing, False
-        for key in new:
-            chunks[key] = [0, done_s, 0.0]
+        chunks.update(zip(new, repeat((0, done_s, 0.0))))
+        if done_s > now:
+            self.pending.append((done_s, self.tick))
+            if done_s < self.next_done:
+                self.next_done = done_s
+        if now > self.clock:                # (a job left out is done by ``clock`` on)
+            self.clock = now
+        self.tick += len(new)
         self.stored += len(new)
         return new, existing, True
 
-    def _evict(self, need: int, protected: set, now: float) -> bool:
+    def _evict(self, need: int, offered: list[Hashable], now: float) -> bool:
         """``LRUCachePolicy.evict``: the ``need`` evictable chunks of lowest rank, none of the
-        offered keys; all or nothing."""
-        chunks, popped, kept, victims = self.chunks, [], [], 0
+        offered (stored) keys; all or nothing."""
+        chunks = self.chunks
+        if need <= len(chunks):             # fast path: the lowest ``need`` are all evictable
+            if (self._front_stored(need, now)
+                    and (not self.pinned or not any(map(_PINS, islice(chunks.values(), need))))
+                    and (not offered or set(offered).isdisjoint(islice(chunks, need)))):
+                deque(map(chunks.popitem, repeat(False, need)), 0)
+                self.evicted += need
+                return True
+        protected = set(offered)
+        popped, kept, victims = [], [], 0
         popitem = chunks.popitem
         while victims < need and chunks:
             key, entry = item = popitem(False)
@@ -131,12 +159,30 @@ class CPUTier:
         self.evicted += need
         return True
 
+    def _front_stored(self, need: int, now: float) -> bool:
+        """Whether the ``need`` lowest-ranked chunks are all readable at ``now``, mostly without
+        reading entries: a chunk not readable yet is from a store job still in flight, so its
+        rank is >= that job's first rank r; at most ``tick - r`` chunks rank above r, so at
+        least ``len - (tick - r)`` rank below it."""
+        if now >= self.clock:               # (jobs done by ``clock`` are done by ``now``)
+            self.clock = now                # (a store call's ``now`` moves it too)
+            if now >= self.next_done:       # some pending job is done: drop those
+                self.pending = [job for job in self.pending if job[0] > now]
+                self.next_done = min(self.pending)[0] if self.pending else INF
+            if not self.pending or len(self.chunks) - (self.tick - self.pending[0][1]) >= need:
+                return True
+        return max(map(_STORE_DONE, islice(self.chunks.values(), need))) <= now
+
     def pin(self, keys: Sequence[Hashable], done_s: float) -> None:
         """``prepare_load``: each key is held until ``unpin`` (``complete_load``), due at
         ``done_s``."""
         chunks = self.chunks
         for key in keys:
             entry = chunks[key]
+            if entry.__class__ is tuple:    # shared with its store's other keys: make it own
+                entry = chunks[key] = list(entry)
+            if not entry[0]:
+                self.pinned += 1
             entry[0] += 1
             entry[2] = max(entry[2], done_s)
         self.loaded += len(keys)
@@ -144,26 +190,39 @@ class CPUTier:
     def unpin(self, keys: Sequence[Hashable]) -> None:
         chunks = self.chunks
         for key in keys:
-            chunks[key][0] -= 1
+            entry = chunks[key]
+            entry[0] -= 1
+            if not entry[0]:
+                self.pinned -= 1
 
     def request_finished(self, keys_head_first: Sequence[Hashable]) -> None:
         """``LRUCachePolicy.on_request_finished``: new ranks, tail first, for the request's keys
         that are still stored (the head ends most recently used)."""
-        chunks = self.chunks
-        move = chunks.move_to_end
-        for key in reversed(keys_head_first):
-            if key in chunks:
-                move(key)
+        chunks = self.chunks                # (moving a key changes no key's membership)
+        deque(map(chunks.move_to_end, filter(chunks.__contains__, reversed(keys_head_first))), 0)
+        self.tick += len(keys_head_first)
 
     def usage(self) -> float:
         return len(self.chunks) / self.capacity if self.capacity else 0.0
+
+
+def _touch(r: Any, start: int, stop: int) -> None:
+    """Add block indices [start, stop) to ``r.seen``: an int n stands for {0, ..., n - 1} (the
+    usual case: stores go in order from block 0, so no set is built), a set for the rest."""
+    seen = r.seen
+    if seen.__class__ is int:
+        if start <= seen and start < stop:
+            r.seen = max(seen, stop)
+            return
+        seen = r.seen = set(range(seen))
+    seen.update(range(start, stop))
 
 
 class OffloadConnector:
     """``OffloadingConnectorScheduler`` for one full-attention group, ``blocks_per_chunk`` 1,
     default policy ``CHUNK_LEVEL``. Works on the simulator's requests (``SimRequest`` plus
     ``load_keys``, ``load_done_s``, ``next_store``: ``next_stored_chunk_idx``, ``seen``: the
-    block indices the request touched in the tier). ``stats``: vLLM's
+    block indices the request touched in the tier, see ``_touch``). ``stats``: vLLM's
     ``connector_prefix_cache_stats`` (``external_prefix_cache_queries``/``hits``)."""
 
     def __init__(self, num_chunks: int, block_size: int,
@@ -177,8 +236,8 @@ class OffloadConnector:
         None) or (None, when to look again) to defer the request. Whole chunks only, at least
         one, up to every token (no last-token cap: ``_lookup_complete_chunks``)."""
         nkeys = r.num_tokens // self.bs
-        if nkeys <= local_blocks:
-            return 0, None
+        if nkeys <= local_blocks or r.block_hashes[local_blocks] not in self.tier.chunks:
+            return 0, None                  # (the usual miss, without a slice and a call)
         n, retry = self.tier.lookup(r.block_hashes[local_blocks:nkeys], now)
         if n and retry is not None:
             return None, max(retry, now)
@@ -191,7 +250,7 @@ class OffloadConnector:
         keys = r.load_keys = r.block_hashes[local_blocks:local_blocks + n]
         r.load_done_s = now + self.transfer_time(ext_tokens)
         self.tier.pin(keys, r.load_done_s)
-        r.seen.update(range(local_blocks, local_blocks + n))
+        _touch(r, local_blocks, local_blocks + n)
         r.next_store = local_blocks + n
 
     def finish_load(self, r: Any) -> None:
@@ -203,18 +262,26 @@ class OffloadConnector:
         """``_build_store_jobs``: the full blocks of the first ``tokens`` (prompt blocks only by
         default) from ``next_stored_chunk_idx`` on, held by the request; the copy starts at
         ``start_s``. A failed store (no room) is offered again next time."""
-        if self.prompt_only:
-            tokens = min(tokens, r.num_prompt_tokens)
-        upto, start = min(tokens // self.bs, len(r.blocks)), r.next_store
+        if self.prompt_only and tokens > r.num_prompt_tokens:
+            tokens = r.num_prompt_tokens
+        upto, start = tokens // self.bs, r.next_store
         if upto <= start:
             return
+        if upto > len(r.blocks):
+            upto = len(r.blocks)
+            if upto <= start:
+                return
         keys = r.block_hashes[start:upto]
         new, existing, ok = self.tier.prepare_store(
             keys, now, start_s + self.transfer_time(len(keys) * self.bs))
         if len(new) + len(existing) == len(keys):
-            r.seen.update(range(start, upto))
+            if r.seen.__class__ is int and start <= r.seen:     # (_touch's usual case)
+                r.seen = max(r.seen, upto)
+            else:
+                _touch(r, start, upto)
         else:                               # keys another request is storing: not touched
             marked = set(new).union(existing)
+            _touch(r, start, start)         # (as a set)
             r.seen.update(i for i, k in enumerate(keys, start) if k in marked)
         if ok:
             r.next_store = upto
@@ -223,7 +290,9 @@ class OffloadConnector:
         """``request_finished`` and the next step's stores for it (its blocks up to
         ``max(prompt, num_tokens - 1)``), then ``on_request_finished``: the LRU refresh."""
         self.offer(r, max(r.num_prompt_tokens, r.num_tokens - 1), now, now)
-        self.tier.request_finished([r.block_hashes[i] for i in sorted(r.seen)])
+        seen = r.seen
+        self.tier.request_finished(r.block_hashes[:seen] if seen.__class__ is int else
+                                   list(map(r.block_hashes.__getitem__, sorted(seen))))
 
     def counters(self) -> dict[str, int]:
         t = self.tier

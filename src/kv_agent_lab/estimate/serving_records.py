@@ -58,7 +58,7 @@ class _Req(SimRequest):
         self.arrival_s = self.sched_s = self.first_s = self.finish_s = None
         self.cached = self.loaded = self.computed = self.next_store = 0
         self.load_done_s, self.load_keys = None, ()
-        self.seen: set[int] = set()
+        self.seen: int | set[int] = 0      # (offload._touch)
         self.dependents: list[_Req] = []
         self.seq = self.g0 = self.c0 = self.epoch = 0
 
