@@ -468,3 +468,22 @@ def test_cpu_offload_under_pressure_keeps_its_books(seed, num_blocks, rate):
     assert sim.pool.num_free == num_blocks - 1                     # every block released
     assert all(entry[0] == 0 for entry in sim.conn.tier.chunks.values())  # no load still pinned
     assert len(sim.conn.tier) <= 60
+
+
+def test_time_scale_scales_arrivals_and_think_time_like_the_live_client():
+    """kvlab live --time-scale multiplies arrival gaps and think times; the estimate (and so a
+    live run's estimate twin) must see the same arrivals."""
+    from kv_agent_lab.estimate.run import estimate
+
+    workload = ROOT / "workloads" / "multi_turn.jsonl"
+    runs = {scale: estimate(workload, "prefix_reuse", "Qwen2.5-3B-Instruct", "H100",
+                            {"tokenizer": "approx", "time_scale": scale})
+            for scale in (1.0, 0.5, 0.0)}
+    sends = {scale: {r["id"]: r["send_time_s"] for r in report["requests"]}
+             for scale, report in runs.items()}
+    first_turns = [i for i in sends[1.0] if i.endswith(".t01")]
+    for request_id in first_turns:  # session starts scale exactly
+        assert sends[0.5][request_id] == pytest.approx(sends[1.0][request_id] / 2, abs=1e-6)
+        assert sends[0.0][request_id] == 0.0
+    assert runs[0.0]["provenance"]["estimator"]["time_scale"] == 0.0
+    assert runs[0.0]["summary"]["overall"]["duration_s"] < runs[1.0]["summary"]["overall"]["duration_s"]

@@ -328,6 +328,12 @@ def _add_estimate(sub: argparse._SubParsersAction) -> None:
     est.add_argument("--num-blocks", type=int, metavar="N",
                      help="exact KV capacity in blocks, null block included (instead of "
                      "estimate.num_blocks or the capacity computed from the specs)")
+    est.add_argument("--time-scale", type=float, metavar="X",
+                     help="multiply arrival gaps and think times, as kvlab live --time-scale "
+                     "does (default 1; 0 sends every session at once)")
+    est.add_argument("--tokenizer", metavar="PATH",
+                     help="count tokens with this tokenizer.json or model directory instead "
+                     "of the config's (use the served model's to match a live run)")
 
     def run(args: argparse.Namespace) -> int:
         from .estimate.run import cmd_estimate

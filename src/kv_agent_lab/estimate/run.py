@@ -26,24 +26,26 @@ from typing import Any
 
 from .. import __version__
 from ..report import MODES, file_sha256, summarize, write_report
-from .prefix_cache import hash_request_tokens
+from .block_hash import hash_request_tokens
 from .serving import ServingConfig, ServingRequest, simulate
 
 DEFAULTS: dict[str, Any] = {
     "tokenizer": "approx", "block_size": 16, "gpu_memory_utilization": 0.9, "num_blocks": None,
     "max_num_seqs": 256, "max_num_batched_tokens": 8192, "cpu_offload_gib": 64,
-    "efficiency": {}, "sample_interval_s": 1.0,
+    "efficiency": {}, "sample_interval_s": 1.0, "time_scale": 1.0,
 }
 
 
-def workload_requests(workload: Any, tokens: Any, block_size: int) -> list[ServingRequest]:
+def workload_requests(workload: Any, tokens: Any, block_size: int,
+                      time_scale: float = 1.0) -> list[ServingRequest]:
     """A text workload's requests in file order: prompts as the server gets them
     (``PromptRenderer.messages`` then ``encode_chat``), chained block hashes of the full blocks
     (``hash_request_tokens``), ``output_tokens = max_tokens`` (ignore_eos, as live runs do).
     Generated history: the stand-in reply's tokens are known, so the output's blocks get real
     hashes and a later turn that repeats the reply hits them; replayed history: the server's
     reply is unknown and its blocks match nothing. Arrivals: session start, dependencies
-    (``Workload.dependencies``) and think time."""
+    (``Workload.dependencies``) and think time, both multiplied by ``time_scale`` as the live
+    client's ``--time-scale`` does (0: every session starts at once, no think time)."""
     from ..workload.render import PromptRenderer
 
     renderer = PromptRenderer(workload)
@@ -61,8 +63,8 @@ def workload_requests(workload: Any, tokens: Any, block_size: int) -> list[Servi
             if whole[:len(prompt)] == prompt:    # else the reply's blocks cannot match
                 hashes = hash_request_tokens(whole[:len(prompt) + r.max_tokens - 1], block_size)
         out.append(ServingRequest(
-            r.id, len(prompt), r.max_tokens, hashes, starts[r.session],
-            tuple(index[d] for d in workload.dependencies(r)), r.think_time_s,
+            r.id, len(prompt), r.max_tokens, hashes, starts[r.session] * time_scale,
+            tuple(index[d] for d in workload.dependencies(r)), r.think_time_s * time_scale,
             {"session": r.session, "thread": r.thread, "turn": r.turn, "class": r.cls}))
     return out
 
@@ -106,7 +108,8 @@ def _load_input(path: str | Path, settings: Mapping[str, Any]) -> tuple[Any, lis
 
         workload = read_workload(path)
         tokens = load_token_source(settings["tokenizer"])
-        requests = workload_requests(workload, tokens, block_size)
+        requests = workload_requests(workload, tokens, block_size,
+                                     float(settings.get("time_scale", 1.0)))
         index = {r.id: i for i, r in enumerate(workload.requests)}
         order = [index[r.id] for r in nominal_order(workload)]
         return (workload.name, tokens.name), requests, order, block_size
@@ -170,7 +173,7 @@ def estimate(workload_path: str | Path, mode: str, model: str, gpu: str,
         "cpu_chunks": chunks, "offload_prompt_only": serving.offload_prompt_only,
         "host_link_bytes_per_s": gpu_spec.host_link_bytes_per_s,
         "tokenizer": tokenizer, "output_tokens": "max_tokens (ignore_eos)",
-        "sample_interval_s": serving.sample_interval_s,
+        "sample_interval_s": serving.sample_interval_s, "time_scale": float(cfg["time_scale"]),
         "ideal_hit_rate": round(ideal_hit_rate(requests, order, bs), 6),
         "kv_usage": {"peak": result.kv["peak_usage"], "time_weighted_mean": result.kv["mean_usage"]},
     }
@@ -216,6 +219,13 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     settings = {**config.get("estimate", {}), "tokenizer": config.get("tokenizer", "approx")}
     if args.num_blocks is not None:
         settings["num_blocks"] = args.num_blocks
+    if args.time_scale is not None:
+        if args.time_scale < 0:
+            print("kvlab estimate: --time-scale: must be >= 0", file=sys.stderr)
+            return 2
+        settings["time_scale"] = args.time_scale
+    if args.tokenizer:
+        settings["tokenizer"] = args.tokenizer
     try:
         report = estimate(args.workload, args.mode, args.model, args.gpu, settings)
     except (WorkloadError, UnknownSpecError, ValueError, OSError) as exc:

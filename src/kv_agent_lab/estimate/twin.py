@@ -4,11 +4,12 @@ like the server that was measured, so that the two can be compared line by line.
 What the twin takes from the live report (not from the study config), because only the server
 knows it for sure:
 - block size and KV capacity: ``cache_config_info``'s ``block_size`` and ``num_gpu_blocks``
-  (vLLM counts its null block in it, as ``prefix_cache.BlockPool`` does);
+  (vLLM counts its null block in it, as ``block_pool.BlockPool`` does);
 - the model: ``model_root`` when it is a model directory on this machine (the local tiny model),
   read from its ``config.json``; else the served model's name, which must be a shipped spec;
 - the tokenizer: the same model directory when it has one, so prompt lengths are counted with
-  the server's tokenizer and chat template, as the fidelity test does.
+  the server's tokenizer and chat template, as the fidelity test does;
+- the client's ``time_scale``, which multiplied the workload's arrival gaps and think times.
 What comes from the config's ``live.twin`` block: the hardware spec (the server's GPU, or
 ``local-cpu``) and optional overrides. Scheduler limits and efficiency factors come from the
 ``estimate`` block, so a calibration set there applies to both.
@@ -47,6 +48,9 @@ def twin_setup(live_report: Mapping[str, Any], twin: Mapping[str, Any],
         "num_blocks": int(cache["num_gpu_blocks"]),
         "tokenizer": twin.get("tokenizer") or local_model or tokenizer,
     }
+    # The client's time scale shaped the live run's arrivals; the twin's must match.
+    client = live_report.get("provenance", {}).get("client") or {}
+    settings["time_scale"] = float(client.get("time_scale", 1.0))
     argv = list((server.get("launch") or {}).get("argv") or ())
     if live_report.get("mode") == "cpu_offload" and "--kv-offloading-size" in argv:
         settings["cpu_offload_gib"] = float(argv[argv.index("--kv-offloading-size") + 1])
