@@ -26,7 +26,6 @@ use it, and compare in the lab's own environment).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import random
 import sys
@@ -35,12 +34,9 @@ from pathlib import Path
 
 try:
     from kv_agent_lab.estimate import prefix_cache as pc
-except ImportError:  # the vLLM environment: load the module file from this checkout
-    _path = Path(__file__).resolve().parents[1] / "src/kv_agent_lab/estimate/prefix_cache.py"
-    _spec = importlib.util.spec_from_file_location("kvlab_prefix_cache", _path)
-    pc = importlib.util.module_from_spec(_spec)
-    sys.modules[_spec.name] = pc
-    _spec.loader.exec_module(pc)
+except ImportError:  # the vLLM environment, where the lab is not installed: use this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from kv_agent_lab.estimate import prefix_cache as pc
 
 
 def _cdiv(a: int, b: int) -> int:

@@ -42,7 +42,7 @@ from itertools import islice, repeat
 from operator import itemgetter
 from typing import Any
 
-from .prefix_cache import PrefixCacheStats
+from .kv_cache_manager import PrefixCacheStats
 
 PAGE_SIZE = 4096  # SharedOffloadRegion.BLOCK_SIZE_ALIGNMENT = mmap.PAGESIZE
 _PINS, _STORE_DONE = itemgetter(0), itemgetter(1)     # fields of a chunk's entry

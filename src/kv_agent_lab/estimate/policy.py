@@ -3,7 +3,7 @@
 vLLM keeps every freed block's KV until the block is needed again (lazy eviction) and then
 reuses free blocks front to back of ``FreeKVCacheBlockQueue``: blocks without a hash first, then
 the hashed ones in the order they were freed, least recently freed first; a request frees its
-blocks tail first, so its deepest blocks go before its head (``prefix_cache.FreeBlockQueue``).
+blocks tail first, so its deepest blocks go before its head (``block_pool.FreeBlockQueue``).
 That is LRU with a prefix-friendly tie-break, and it is all vLLM 0.32.0 does.
 
 This module replays requests one at a time exactly as ``prefix_cache.SequentialPrefixCache``

@@ -26,7 +26,7 @@ from typing import Any
 
 from .. import __version__
 from ..report import MODES, file_sha256, summarize, write_report
-from .prefix_cache import hash_request_tokens
+from .block_hash import hash_request_tokens
 from .serving import ServingConfig, ServingRequest, simulate
 
 DEFAULTS: dict[str, Any] = {

@@ -10,7 +10,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .prefix_cache import SimRequest
+from .kv_cache_manager import SimRequest
 
 StepTime = Callable[[int, int, int, int, int, int, int], float]
 INF = float("inf")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from .prefix_cache import PrefixCacheStats
+from .kv_cache_manager import PrefixCacheStats
 from .serving_records import ServingResult, _Req
 
 

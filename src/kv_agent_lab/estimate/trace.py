@@ -50,7 +50,8 @@ from pathlib import Path
 from typing import Any
 
 from ..workload.lines import Problem, WorkloadError
-from .prefix_cache import SimRequest, hash_block_tokens, hash_request_tokens
+from .block_hash import hash_block_tokens, hash_request_tokens
+from .kv_cache_manager import SimRequest
 
 SCHEMA_VERSION = 1
 MOONCAKE_BLOCK_SIZE = 512  # one Mooncake hash id per 512 prompt tokens
