@@ -160,7 +160,9 @@ class DependencyScheduler:
                 except Exception as exc:  # noqa: BLE001 - a bug must not hang the run
                     record = {"status": "error",
                               "error": f"internal error: {type(exc).__name__}: {exc}"}
-                done.put((request, record))
+                # Stamped here, not when the recorder gets to it: finishes queue behind one
+                # another's fsyncs, and a dependent's think time counts from the reply.
+                done.put((request, record, self.now()))
         except BaseException as exc:  # noqa: BLE001 - a dead sender would hang the run
             self._stop(exc)
 
@@ -179,8 +181,11 @@ class DependencyScheduler:
             self._fatal = exc
             self._lock.notify_all()
 
-    def _finish(self, request: Request, record: dict[str, Any]) -> None:
-        """Record one request, then release or fail its dependents."""
+    def _finish(self, request: Request, record: dict[str, Any],
+                finished_at: float | None = None) -> None:
+        """Record one request, then release or fail its dependents; they become ready
+        ``finished_at`` (the run clock when the reply ended; default: now) + think time."""
+        finished_at = self.now() if finished_at is None else finished_at
         failed = [(request, record)]
         while failed:
             current, current_record = failed.pop()
@@ -191,7 +196,6 @@ class DependencyScheduler:
             self._on_finish(current, current_record)
             with self._lock:
                 self._remaining -= 1
-                finished_at = self.now()
                 for dependent_id in self._dependents.get(current.id, ()):
                     waiting = self._waiting.get(dependent_id)
                     if waiting is None:  # already failed through another dependency
