@@ -62,6 +62,12 @@ class RemoteSettings:
             raise SettingsError(
                 "the GPU host is not configured: set " + " and ".join(
                     f"{name} in {path or 'the settings file'} (or {ENV_VARS[name]})" for name in missing))
+        # ssh would read a value starting with "-" as an option.
+        bad = [name for name in ("host", "user") if str(values[name]).startswith("-")
+               or any(c.isspace() for c in str(values[name]))]
+        if bad:
+            raise SettingsError(f"{path or 'settings'}: {', '.join(bad)}: must not start with '-' "
+                                "or contain spaces")
         try:
             values["port"] = int(values.get("port", 22))
             values["connect_timeout_s"] = int(values.get("connect_timeout_s", 10))

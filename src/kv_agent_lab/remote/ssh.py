@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shlex
 import subprocess
 import tempfile
@@ -25,12 +26,25 @@ class RemoteError(RuntimeError):
 
 
 def _control_path(settings: RemoteSettings) -> str:
-    # Unix sockets allow ~100 characters: a short hash in /tmp. It covers the key and the
-    # known_hosts file too: a connection made with one key must never serve another.
+    # In a folder only this user can enter (~/.ssh/kvlab-control, 0700), never /tmp: ssh would
+    # take a socket another user planted at a guessable path for the master connection. Unix
+    # sockets allow ~100 characters, hence a short hash; it covers the key and the known_hosts
+    # file too, so a connection made with one key never serves another.
     identity = (f"{settings.user}@{settings.host}:{settings.port} {settings.key_path.resolve()} "
                 f"{settings.known_hosts_path.resolve()}")
     tag = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return str(Path(tempfile.gettempdir()) / f"kvlab-ssh-{tag}")
+    folder = Path.home() / ".ssh" / "kvlab-control"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    path = folder / tag
+    if len(str(path)) > 100:  # a very long home: fall back to a private temporary folder
+        private = Path(tempfile.gettempdir()) / f"kvlab-ssh-{os.getuid()}"
+        private.mkdir(mode=0o700, exist_ok=True)
+        if private.stat().st_uid != os.getuid() or private.stat().st_mode & 0o077:
+            raise RemoteError("settings", f"{private} is not a private folder of this user; "
+                              "remove it or shorten the home directory path")
+        path = private / tag
+    return str(path)
 
 
 class SshHost:
