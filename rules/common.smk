@@ -162,21 +162,31 @@ def all_outputs():
     ]
 
 
-# Shapes whose sessions have more than one turn (the chart of TTFT by turn needs them).
-MULTI_TURN_SHAPES = {"multi_turn", "agent_fanout"}
-
-
 def has_turns(name):
-    """Whether workload ``name`` has requests beyond turn 1: from the file when it exists
-    (an external workload), else from its generator's shape."""
+    """Whether workload ``name`` has requests beyond turn 1: a generated workload by its
+    generator's shape (the config is the truth; the file may be about to be regenerated), an
+    external one by its file (a line that is not JSON is the validation job's to report).
+    """
+    workload = config["workloads"][name]
+    if "generator" in workload:
+        generator = workload["generator"]
+        if generator["shape"] == "multi_turn":
+            return generator.get("turns", {}).get("max", 2) > 1
+        return generator["shape"] == "agent_fanout" and generator.get(
+            "aggregation", True
+        )
     path = Path(workload_path(name))
-    if path.exists():
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if '"turn"' in line and json.loads(line).get("turn", 1) > 1:
-                    return True
+    if not path.exists():
         return False
-    return config["workloads"][name]["generator"]["shape"] in MULTI_TURN_SHAPES
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if '"turn"' in line:
+                try:
+                    if json.loads(line).get("turn", 1) > 1:
+                        return True
+                except (ValueError, AttributeError):
+                    continue
+    return False
 
 
 RUN_CHARTS = ["ttft_distribution", "ttft_vs_cached_fraction", "kv_usage"]

@@ -35,6 +35,8 @@ rule summarize_live:
         ),
     log:
         "results/logs/summarize_live/{target}.log",
+    wildcard_constraints:
+        target=config["live"]["target"],
     conda:
         "../envs/kvlab.yaml"
     script:

@@ -62,6 +62,10 @@ def test_summary_validates_and_the_report_quotes_the_inputs(inputs):
     (None, "cannot read"),
     ("{not json", ":1: not JSON"),
     ('{"kind": "comparison"}', "groups.overall: missing"),
+    ('{"groups": {"overall": {}, "classes": {}}, "baseline": {"mode": "baseline"}, '
+     '"candidate": {"kind": "estimate", "target": "t", "mode": "prefix_reuse", '
+     '"workload": {"name": "w"}}, "method": {"paired": true, "confidence": 0.95}, '
+     '"verdicts": []}', "not the expected kind of file"),
 ])
 def test_bad_input_names_the_file_and_writes_nothing(inputs, tmp_path, capsys, content, message):
     bad = tmp_path / "bad.json"

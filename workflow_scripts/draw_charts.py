@@ -10,7 +10,13 @@ from kv_agent_lab.charts.capacity import (  # noqa: E402
     capacity_sweep_figure,
     policy_comparison_figure,
 )
-from kv_agent_lab.charts.inputs import load_report, load_sweep, run_set  # noqa: E402
+from kv_agent_lab.charts.inputs import (  # noqa: E402
+    ChartInputError,
+    NotApplicable,
+    load_report,
+    load_sweep,
+    run_set,
+)
 from kv_agent_lab.charts.parity import parity_figure  # noqa: E402
 from kv_agent_lab.charts.runs import RUN_CHARTS  # noqa: E402
 from kv_agent_lab.charts.style import save_figure  # noqa: E402
@@ -32,8 +38,14 @@ if "estimates" in inputs.keys():
     pairs = [(load_report(e), load_report(r)) for e, r in pair_names]
     draw["parity"] = lambda: parity_figure(pairs, pair_names)
 
+figures = []
 for output in snakemake.output:  # noqa: F821
     path = Path(output)
     if path.suffix == ".png":
-        save_figure(draw[path.stem](), path)
-        print(f"drew {path} and its SVG", file=sys.stderr)
+        try:
+            figures.append((draw[path.stem](), path))
+        except (ChartInputError, NotApplicable) as why:  # said in the log; nothing written
+            sys.exit(f"{path}: cannot draw it: {why}")
+for figure, path in figures:
+    save_figure(figure, path)
+    print(f"drew {path} and its SVG", file=sys.stderr)

@@ -52,6 +52,10 @@ def twin_setup(live_report: Mapping[str, Any], twin: Mapping[str, Any],
     client = live_report.get("provenance", {}).get("client") or {}
     settings["time_scale"] = float(client.get("time_scale", 1.0))
     argv = list((server.get("launch") or {}).get("argv") or ())
-    if live_report.get("mode") == "cpu_offload" and "--kv-offloading-size" in argv:
-        settings["cpu_offload_gib"] = float(argv[argv.index("--kv-offloading-size") + 1])
+    if live_report.get("mode") == "cpu_offload":
+        for i, arg in enumerate(argv):  # "--kv-offloading-size N" or "--kv-offloading-size=N"
+            if arg == "--kv-offloading-size" and i + 1 < len(argv):
+                settings["cpu_offload_gib"] = float(argv[i + 1])
+            elif arg.startswith("--kv-offloading-size="):
+                settings["cpu_offload_gib"] = float(arg.split("=", 1)[1])
     return str(model), str(twin.get("gpu") or "local-cpu"), settings

@@ -71,10 +71,12 @@ def condense_group(group: Mapping[str, Any]) -> dict[str, Any]:
 
 def condense_run(report: Mapping[str, Any], path: str | Path) -> dict[str, Any]:
     """One run report (live or estimate) as a summary row."""
+    from ..compare.run_level import kv_usage  # the comparisons' definition, so both agree
+
     summary = _field(report, "summary", path)
     delta = (report.get("server_metrics") or {}).get("delta") or {}
     estimator = (report.get("provenance") or {}).get("estimator") or {}
-    kv_usage = estimator.get("kv_usage") or _sampled_kv_usage(report)
+    usage = kv_usage(report)
     return {
         "path": str(path),
         "kind": _field(report, "kind", path),
@@ -86,19 +88,9 @@ def condense_run(report: Mapping[str, Any], path: str | Path) -> dict[str, Any]:
                     for cls, group in _field(summary, "classes", path).items()},
         "preemptions": delta.get("preemptions"),
         "ideal_hit_rate": estimator.get("ideal_hit_rate"),
-        "kv_usage_peak": kv_usage.get("peak") if kv_usage else None,
-        "kv_usage_mean": kv_usage.get("time_weighted_mean") if kv_usage else None,
+        "kv_usage_peak": usage["peak"],
+        "kv_usage_mean": usage["time_weighted_mean"],
     }
-
-
-def _sampled_kv_usage(report: Mapping[str, Any]) -> dict[str, float] | None:
-    """Peak and plain mean of a live run's sampled ``kv_cache_usage`` (samples are evenly
-    spaced by the sampler, so the plain mean is the time-weighted one)."""
-    samples = [s.get("kv_cache_usage") for s in (report.get("server_metrics") or {}).get("samples") or ()]
-    values = [v for v in samples if v is not None]
-    if not values:
-        return None
-    return {"peak": max(values), "time_weighted_mean": sum(values) / len(values)}
 
 
 def condense_workload(stats: Mapping[str, Any], path: str | Path) -> dict[str, Any]:
@@ -153,6 +145,16 @@ def build_summary(*, stats: Iterable[str | Path] = (), runs: Iterable[str | Path
 
     inputs: list[dict[str, str]] = []
 
+    def condensed(condense, docs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
+        rows = []
+        for path, doc in docs:
+            try:
+                rows.append(condense(doc, path))
+            except (KeyError, TypeError, IndexError, AttributeError) as exc:
+                raise SummaryInputError(f"{path}: not the expected kind of file (missing or "
+                                        f"wrong field {exc!s})") from exc
+        return rows
+
     def read(paths: Iterable[str | Path]) -> list[tuple[Path, dict[str, Any]]]:
         docs = []
         for path in sorted(Path(p) for p in paths):
@@ -166,10 +168,10 @@ def build_summary(*, stats: Iterable[str | Path] = (), runs: Iterable[str | Path
         "kind": "summary",
         "lab_version": __version__,
         "git_commit": git_commit,
-        "workloads": [condense_workload(doc, path) for path, doc in read(stats)],
-        "runs": [condense_run(doc, path) for path, doc in read(runs)],
-        "comparisons": [condense_comparison(doc, path) for path, doc in read(comparisons)],
-        "capacity": [condense_sweep(doc, path) for path, doc in read(sweeps)],
-        "parity": [condense_parity(doc, path) for path, doc in read(parity)],
+        "workloads": condensed(condense_workload, read(stats)),
+        "runs": condensed(condense_run, read(runs)),
+        "comparisons": condensed(condense_comparison, read(comparisons)),
+        "capacity": condensed(condense_sweep, read(sweeps)),
+        "parity": condensed(condense_parity, read(parity)),
         "inputs": inputs,
     }

@@ -122,7 +122,8 @@ def render_headline(summary: Mapping[str, Any]) -> list[str]:
         best = ideal.get((c["kind"], c["target"], c["workload"]))
         rows.append([c["workload"], f"{c['kind']}: {c['target']}",
                      f"{_ms(ttft and ttft['baseline'])} → {_ms(ttft and ttft['candidate'])}",
-                     _ci(ttft), "–" if not hit else f"{100 * hit['candidate']:.1f}%",
+                     _ci(ttft), "–" if not hit or hit["candidate"] is None
+                     else f"{100 * hit['candidate']:.1f}%",
                      "–" if best is None else f"{100 * best:.1f}%"])
     lines += table(["workload", "run", "TTFT p50 (ms)", "change [95% CI]", "hit rate",
                     "ideal"], rows, "llrrrr")
