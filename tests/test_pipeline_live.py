@@ -4,7 +4,6 @@ the backend can run, a fresh server per run, reports in the shared schema."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,32 +14,17 @@ import yaml
 from kv_agent_lab.report import read_report
 from kv_agent_lab.serve import free_port
 
+from conftest import small_live_pipeline
+
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINE = ["Snakefile", "rules", "workflow_scripts", "profiles", "envs", "workflow_report"]
 
 
 def test_live_target_runs_each_mode_on_a_fresh_server(tmp_path, local_backend):
-    for name in PIPELINE:
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, tmp_path / name)
-    (tmp_path / "config").mkdir()
-    shutil.copy2(ROOT / "config" / "config.schema.yaml", tmp_path / "config")
-    config = {
-        "tokenizer": "approx",
-        "block_size": 16,
-        "workloads": {"chat": {"generator": {
-            "shape": "shared_prompt_chat", "seed": 5, "sessions": 4,
-            "arrival": {"process": "fixed_rate", "rate_per_s": 50.0},
-            "persona": "customer_support", "system_prompt_tokens": 400,
-            "tool_definition_tokens": 0, "user_message_tokens": {"min": 20, "max": 40},
-            "reply_tokens": {"min": 4, "max": 8}}}},
-        "live": {
-            "target": "ci-cpu",
-            "server": {"port": free_port(), "num_gpu_blocks": 512, "max_model_len": 4096},
-            "client": {"max_concurrency": 1, "time_scale": 0.0},
-        },
-    }
-    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    small_live_pipeline(tmp_path, {
+        "target": "ci-cpu",
+        "server": {"port": free_port(), "num_gpu_blocks": 512, "max_model_len": 4096},
+        "client": {"max_concurrency": 1, "time_scale": 0.0},
+    })
     dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "live"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert dry.returncode == 0, dry.stdout + dry.stderr

@@ -24,8 +24,9 @@ import yaml
 from kv_agent_lab.remote.loopback import LoopbackError, LoopbackSlurm, LoopbackSshd, free_port
 from kv_agent_lab.report import read_report
 
+from conftest import small_live_pipeline
+
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINE = ["Snakefile", "rules", "workflow_scripts", "profiles", "envs", "workflow_report"]
 PROFILE_LINKS = ["gpu-remote", "slurm-gpu"]  # the documented `--profile NAME` form
 RUN = Path("results/live/remote-ci/chat/prefix_reuse")
 # The live run itself: the `live` target also makes comparisons and charts, which are local
@@ -35,30 +36,13 @@ LIVE_REPORT = str(RUN / "report.json")
 
 def make_workflow(path: Path) -> Path:
     """The pipeline with a four-request workload and one mode: one server start per run."""
-    path.mkdir(parents=True, exist_ok=True)
-    for name in PIPELINE:
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, path / name)
+    small_live_pipeline(path, {
+        "target": "remote-ci", "modes": ["prefix_reuse"],
+        "server": {"port": free_port(), "num_gpu_blocks": 512, "max_model_len": 4096},
+        "client": {"max_concurrency": 1, "time_scale": 0.0},
+    })
     for link in PROFILE_LINKS:
         os.symlink(os.readlink(ROOT / link), path / link)
-    (path / "config").mkdir()
-    shutil.copy2(ROOT / "config" / "config.schema.yaml", path / "config")
-    config = {
-        "tokenizer": "approx",
-        "block_size": 16,
-        "workloads": {"chat": {"generator": {
-            "shape": "shared_prompt_chat", "seed": 5, "sessions": 4,
-            "arrival": {"process": "fixed_rate", "rate_per_s": 50.0},
-            "persona": "customer_support", "system_prompt_tokens": 400,
-            "tool_definition_tokens": 0, "user_message_tokens": {"min": 20, "max": 40},
-            "reply_tokens": {"min": 4, "max": 8}}}},
-        "live": {
-            "target": "remote-ci", "modes": ["prefix_reuse"],
-            "server": {"port": free_port(), "num_gpu_blocks": 512, "max_model_len": 4096},
-            "client": {"max_concurrency": 1, "time_scale": 0.0},
-        },
-    }
-    (path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
